@@ -1,0 +1,41 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+/// Kernels are compiled for AVX2+FMA on x86_64 (Haswell and later, AMD Zen); the tool checks the CPU at
+/// start-up and refuses with a clear message where these instructions are missing (Docs/performance.md).
+#if arch(x86_64)
+let kernelFlags: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "haswell", "-enforce-exclusivity=unchecked"])]
+#else
+let kernelFlags: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"])]
+#endif
+
+let package = Package(
+    name: "cllm",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "cllm", targets: ["cllm"]),
+        .library(name: "CLLMModel", targets: ["CLLMModel"]),
+        .library(name: "CLLMRuntime", targets: ["CLLMRuntime"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CJemalloc", path: "Sources/CJemalloc", pkgConfig: "jemalloc",
+            providers: [.apt(["libjemalloc-dev"])]),
+        .target(name: "CLLMKernels", swiftSettings: kernelFlags),
+        .target(name: "CLLMModel", dependencies: ["CLLMKernels"]),
+        .target(name: "CLLMRuntime", dependencies: ["CLLMModel", "CJemalloc"]),
+        .executableTarget(
+            name: "cllm",
+            dependencies: [
+                "CLLMModel", "CLLMRuntime",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .testTarget(name: "CLLMModelTests", dependencies: ["CLLMModel", "CLLMKernels"]),
+        .testTarget(name: "CLLMRuntimeTests", dependencies: ["CLLMRuntime", "CLLMModel"]),
+        .testTarget(name: "CLLMEndToEndTests", dependencies: ["CLLMModel"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,62 @@
+/// Row-wise fills, sums and adds around the GEMMs: bias broadcast, residual adds, bias gradients.
+public enum Elementwise {
+    /// out[r, :] = bias (+ residual[r, :] when given), preparing an accumulating GEMM to add x·W on top.
+    public static func fillRows(
+        _ out: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, residual: UnsafePointer<Float>?,
+        rows: Int, cols: Int
+    ) {
+        for r in 0..<rows {
+            let o = out + r * cols
+            if let residual {
+                let x = residual + r * cols
+                var i = 0
+                while i + 8 <= cols { store8(load8(x + i) + load8(bias + i), o + i); i += 8 }
+                while i < cols { o[i] = x[i] + bias[i]; i += 1 }
+            } else {
+                o.update(from: bias, count: cols)
+            }
+        }
+    }
+
+    /// dbias[c] += Σ_r dy[r, c], rows in ascending order.
+    public static func addColumnSums(_ dbias: UnsafeMutablePointer<Float>, _ dy: UnsafePointer<Float>, rows: Int, cols: Int) {
+        var c = 0
+        while c + 8 <= cols {
+            var a = load8(dbias + c)
+            for r in 0..<rows { a += load8(dy + r * cols + c) }
+            store8(a, dbias + c)
+            c += 8
+        }
+        while c < cols {
+            var a = dbias[c]
+            for r in 0..<rows { a += dy[r * cols + c] }
+            dbias[c] = a
+            c += 1
+        }
+    }
+
+    /// y[i] += x[i].
+    public static func add(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, count: Int) {
+        var i = 0
+        while i + 8 <= count { store8(load8(y + i) + load8(x + i), y + i); i += 8 }
+        while i < count { y[i] += x[i]; i += 1 }
+    }
+
+    /// Σ x[i]² accumulated in eight float lanes per block of 4096, blocks summed in Double, in order:
+    /// deterministic for a given count, and accurate enough for a clipping norm.
+    public static func sumOfSquares(_ x: UnsafePointer<Float>, count: Int) -> Double {
+        var total = 0.0
+        var start = 0
+        while start < count {
+            let end = min(count, start + 4096)
+            var a = Vec8()
+            var i = start
+            while i + 8 <= end { let v = load8(x + i); a = a.addingProduct(v, v); i += 8 }
+            var s = Double(a.sum())
+            while i < end { s += Double(x[i] * x[i]); i += 1 }
+            total += s
+            start = end
+        }
+        return total
+    }
+}

@@ -1,0 +1,54 @@
+/// 8-wide float helpers shared by the kernels: unaligned loads and stores, and vectorised exp and tanh.
+///
+/// The transcendental functions are polynomial (Cephes-style) so they run eight lanes at a time; libm's
+/// scalar `expf`/`tanhf` would cost more than all the GEMMs of a GELU layer.
+public typealias Vec8 = SIMD8<Float>
+
+@inline(__always)
+public func load8(_ p: UnsafePointer<Float>) -> Vec8 { UnsafeRawPointer(p).loadUnaligned(as: Vec8.self) }
+
+@inline(__always)
+public func load8(_ p: UnsafeMutablePointer<Float>) -> Vec8 { UnsafeRawPointer(p).loadUnaligned(as: Vec8.self) }
+
+@inline(__always)
+public func store8(_ v: Vec8, _ p: UnsafeMutablePointer<Float>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: v, as: Vec8.self)
+}
+
+/// e^x for eight lanes; relative error about 2 ulp over the float range, saturating outside ±88.
+@inline(__always)
+public func exp8(_ xIn: Vec8) -> Vec8 {
+    var x = xIn.clamped(lowerBound: Vec8(repeating: -87.3), upperBound: Vec8(repeating: 88.3))
+    let fx = (x * 1.442_695_04).rounded(.toNearestOrEven)
+    x = x.addingProduct(fx, Vec8(repeating: -0.693_359_375))
+    x = x.addingProduct(fx, Vec8(repeating: 2.121_944_4e-4))
+    var y = Vec8(repeating: 1.987_569_15e-4)
+    y = (y * x) + 1.398_199_95e-3
+    y = (y * x) + 8.333_451_9e-3
+    y = (y * x) + 4.166_579_59e-2
+    y = (y * x) + 1.666_666_55e-1
+    y = (y * x) + 5.000_000_12e-1
+    y = (y * (x * x)) + x + 1
+    let n = SIMD8<Int32>(fx, rounding: .towardZero) &+ 127
+    let scale = unsafeBitCast(n &<< 23, to: Vec8.self)
+    return y * scale
+}
+
+/// tanh for eight lanes, as 1 − 2/(e^{2x}+1); absolute error below 1e-7.
+@inline(__always)
+public func tanh8(_ x: Vec8) -> Vec8 {
+    let e = exp8(x + x)
+    return 1 - 2 / (e + 1)
+}
+
+/// Sum of the eight lanes.
+@inline(__always)
+public func sum8(_ v: Vec8) -> Float { v.sum() }
+
+/// Scalar e^x through the same polynomial, so masked tails agree with vector lanes.
+@inline(__always)
+public func exp1(_ x: Float) -> Float { exp8(Vec8(repeating: x))[0] }
+
+/// Scalar tanh through the same polynomial.
+@inline(__always)
+public func tanh1(_ x: Float) -> Float { tanh8(Vec8(repeating: x))[0] }

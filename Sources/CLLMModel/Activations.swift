@@ -1,0 +1,77 @@
+/// The buffers one forward/backward pass of `batch` sequences of length `time` needs: activations kept for
+/// the backward, and gradient scratch reused layer after layer.
+///
+/// Sized once and reused every step, so training allocates nothing in its loop. A sphere owns one and
+/// allocates it from its own arena; its size is what `bytes(…)` reports to the memory model.
+public final class Activations {
+    public let config: ModelConfig
+    public let batch: Int
+    public let time: Int
+    /// Logit rows are padded to a multiple of 16 so the output GEMM needs no column tail.
+    public let paddedVocab: Int
+
+    let tokens: UnsafeMutablePointer<Int32>
+    let targets: UnsafeMutablePointer<Int32>
+    /// Residual stream entering each layer, plus the final one: (layers + 1) × N×C.
+    let residual: FloatBuffer
+    let ln1Out, ln1Mean, ln1Rstd, qkv, probs, attOut, residual2, ln2Out, ln2Mean, ln2Rstd, fcPre, fcAct: FloatBuffer
+    let finalOut, finalMean, finalRstd, logits: FloatBuffer
+    // Gradient scratch, one layer deep.
+    let dResidual, dLn, dQkv, dAttOut, dFc: FloatBuffer
+
+    public init(config: ModelConfig, batch: Int, time: Int, allocator: any FloatAllocator = SystemAllocator()) {
+        precondition(batch > 0 && time > 0 && time <= config.contextLength, "activation shape out of range")
+        self.config = config
+        self.batch = batch
+        self.time = time
+        let n = batch * time, c = config.width, l = config.layers, h = config.hiddenWidth
+        paddedVocab = (config.vocabSize + 15) & ~15
+        tokens = .allocate(capacity: n)
+        targets = .allocate(capacity: n)
+        tokens.initialize(repeating: 0, count: n)
+        targets.initialize(repeating: 0, count: n)
+        func buf(_ count: Int) -> FloatBuffer { FloatBuffer(count: count, allocator: allocator) }
+        residual = buf((l + 1) * n * c)
+        ln1Out = buf(l * n * c); ln1Mean = buf(l * n); ln1Rstd = buf(l * n)
+        qkv = buf(l * n * 3 * c)
+        probs = buf(l * batch * config.heads * time * time)
+        attOut = buf(l * n * c)
+        residual2 = buf(l * n * c)
+        ln2Out = buf(l * n * c); ln2Mean = buf(l * n); ln2Rstd = buf(l * n)
+        fcPre = buf(l * n * h); fcAct = buf(l * n * h)
+        finalOut = buf(n * c); finalMean = buf(n); finalRstd = buf(n)
+        logits = buf(n * paddedVocab)
+        dResidual = buf(n * c); dLn = buf(n * c); dQkv = buf(n * 3 * c); dAttOut = buf(n * c); dFc = buf(n * h)
+    }
+
+    deinit {
+        tokens.deallocate()
+        targets.deallocate()
+    }
+
+    /// Bytes of float and token buffers for this shape, without allocating them (memory planning).
+    public static func bytes(config: ModelConfig, batch: Int, time: Int) -> Int {
+        let n = batch * time, c = config.width, l = config.layers, h = config.hiddenWidth
+        let vp = (config.vocabSize + 15) & ~15
+        let perLayer = 7 * n * c + 4 * n + batch * config.heads * time * time + 2 * n * h
+        let final = n * c + 2 * n + n * vp
+        let scratch = 6 * n * c + n * h
+        return ((l + 1) * n * c + l * perLayer + final + scratch) * 4 + 2 * n * 4
+    }
+
+    /// Floats actually allocated (checks `bytes(…)` in tests).
+    var allocatedFloats: Int {
+        [residual, ln1Out, ln1Mean, ln1Rstd, qkv, probs, attOut, residual2, ln2Out, ln2Mean, ln2Rstd, fcPre, fcAct,
+         finalOut, finalMean, finalRstd, logits, dResidual, dLn, dQkv, dAttOut, dFc].reduce(0) { $0 + $1.count }
+    }
+
+    /// Input token ids, `batch` rows of `time`.
+    public var inputs: UnsafeMutableBufferPointer<Int32> { UnsafeMutableBufferPointer(start: tokens, count: batch * time) }
+    /// Next-token targets, same shape.
+    public var labels: UnsafeMutableBufferPointer<Int32> { UnsafeMutableBufferPointer(start: targets, count: batch * time) }
+
+    /// Logits of row `r` (of batch·time rows), `vocabSize` wide, valid after a forward pass.
+    public func logitsRow(_ r: Int) -> UnsafeBufferPointer<Float> {
+        UnsafeBufferPointer(start: logits.pointer + r * paddedVocab, count: config.vocabSize)
+    }
+}

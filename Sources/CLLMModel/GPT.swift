@@ -1,0 +1,180 @@
+import CLLMKernels
+
+/// The GPT-2 network: forward pass, loss, and the backward pass for every parameter.
+///
+/// Stateless: parameters, gradients and activations are passed in, so many spheres can run it at once on
+/// their own buffers while sharing one read-only parameter vector.
+public enum GPT {
+    /// Runs the forward pass over `act.inputs` (batch × time) and returns the summed cross-entropy of
+    /// `act.labels` (natural log, Double, in row order). With `computeLoss: false` only logits are produced.
+    @discardableResult
+    public static func forward(
+        parameters: UnsafePointer<Float>, layout: ParameterLayout, activations act: Activations,
+        computeLoss: Bool = true
+    ) -> Double {
+        let cfg = layout.config
+        let B = act.batch, T = act.time, C = cfg.width, H4 = cfg.hiddenWidth, N = B * T
+        let P = parameters
+
+        // Embeddings: x0[b, t] = wte[token] + wpe[t].
+        let x0 = act.residual.pointer
+        for r in 0..<N {
+            let tok = Int(act.tokens[r])
+            precondition(tok >= 0 && tok < cfg.vocabSize, "token id \(tok) outside the vocabulary")
+            let out = x0 + r * C, e = P + layout.tokenEmbedding + tok * C, pe = P + layout.positionEmbedding + (r % T) * C
+            for i in 0..<C { out[i] = e[i] + pe[i] }
+        }
+
+        let shape = Attention.Shape(batch: B, time: T, channels: C, heads: cfg.heads)
+        for l in 0..<cfg.layers {
+            let w = layout.blocks[l]
+            let x = act.residual.pointer + l * N * C
+            let ln1 = act.ln1Out.pointer + l * N * C
+            let qkv = act.qkv.pointer + l * N * 3 * C
+            let att = act.attOut.pointer + l * N * C
+            let probs = act.probs.pointer + l * B * cfg.heads * T * T
+            let r2 = act.residual2.pointer + l * N * C
+            let ln2 = act.ln2Out.pointer + l * N * C
+            let fcPre = act.fcPre.pointer + l * N * H4
+            let fcAct = act.fcAct.pointer + l * N * H4
+            let xNext = act.residual.pointer + (l + 1) * N * C
+
+            LayerNorm.forward(
+                out: ln1, mean: act.ln1Mean.pointer + l * N, rstd: act.ln1Rstd.pointer + l * N,
+                x: x, weight: P + w.ln1Weight, bias: P + w.ln1Bias, rows: N, c: C)
+            linear(out: qkv, x: ln1, weight: P + w.attnWeight, bias: P + w.attnBias, residual: nil, rows: N, inC: C, outC: 3 * C)
+            Attention.forward(out: att, probs: probs, qkv: qkv, shape: shape)
+            linear(out: r2, x: att, weight: P + w.attnProjWeight, bias: P + w.attnProjBias, residual: x, rows: N, inC: C, outC: C)
+            LayerNorm.forward(
+                out: ln2, mean: act.ln2Mean.pointer + l * N, rstd: act.ln2Rstd.pointer + l * N,
+                x: r2, weight: P + w.ln2Weight, bias: P + w.ln2Bias, rows: N, c: C)
+            linear(out: fcPre, x: ln2, weight: P + w.fcWeight, bias: P + w.fcBias, residual: nil, rows: N, inC: C, outC: H4)
+            Gelu.forward(out: fcAct, x: fcPre, count: N * H4)
+            linear(out: xNext, x: fcAct, weight: P + w.fcProjWeight, bias: P + w.fcProjBias, residual: r2, rows: N, inC: H4, outC: C)
+        }
+
+        let xL = act.residual.pointer + cfg.layers * N * C
+        LayerNorm.forward(
+            out: act.finalOut.pointer, mean: act.finalMean.pointer, rstd: act.finalRstd.pointer,
+            x: xL, weight: P + layout.finalNormWeight, bias: P + layout.finalNormBias, rows: N, c: C)
+        // logits = h · wteᵀ (tied head): B operand is wte stored V×C, i.e. transposed.
+        Gemm.multiply(
+            m: N, n: cfg.vocabSize, k: C, a: act.finalOut.pointer, lda: C,
+            b: P + layout.tokenEmbedding, ldb: C, transB: true,
+            c: act.logits.pointer, ldc: act.paddedVocab, accumulate: false)
+        guard computeLoss else { return 0 }
+        return CrossEntropy.forward(
+            losses: nil, logits: act.logits.pointer, ld: act.paddedVocab, targets: act.targets, rows: N,
+            vocab: cfg.vocabSize)
+    }
+
+    /// Runs forward and backward, writing the gradient of `lossScale · Σ cross-entropy` for every parameter
+    /// into `gradients` (overwritten). Returns the summed (unscaled) loss.
+    ///
+    /// `lossScale` is 1/(tokens in the global batch): each sphere's gradient is then its exact share, and
+    /// the sum over spheres is the gradient of the mean loss whatever the number of spheres.
+    @discardableResult
+    public static func forwardBackward(
+        parameters: UnsafePointer<Float>, gradients: UnsafeMutablePointer<Float>, layout: ParameterLayout,
+        activations act: Activations, lossScale: Float
+    ) -> Double {
+        let loss = forward(parameters: parameters, layout: layout, activations: act)
+        backward(parameters: parameters, gradients: gradients, layout: layout, activations: act, lossScale: lossScale)
+        return loss
+    }
+
+    static func backward(
+        parameters P: UnsafePointer<Float>, gradients G: UnsafeMutablePointer<Float>, layout: ParameterLayout,
+        activations act: Activations, lossScale: Float
+    ) {
+        let cfg = layout.config
+        let B = act.batch, T = act.time, C = cfg.width, H4 = cfg.hiddenWidth, N = B * T, V = cfg.vocabSize
+        G.update(repeating: 0, count: layout.count)
+
+        // Loss → logits gradient, in place.
+        let dLogits = act.logits.pointer
+        CrossEntropy.backwardInPlace(
+            logits: dLogits, ld: act.paddedVocab, targets: act.targets, rows: N, vocab: V, scale: lossScale)
+        // Tied head: d(final) = dLogits · wte ; d(wte) += dLogitsᵀ · final.
+        let dFinal = act.dLn.pointer
+        Gemm.multiply(
+            m: N, n: C, k: V, a: dLogits, lda: act.paddedVocab, b: P + layout.tokenEmbedding, ldb: C,
+            c: dFinal, ldc: C, accumulate: false)
+        Gemm.multiply(
+            m: V, n: C, k: N, a: dLogits, lda: act.paddedVocab, transA: true, b: act.finalOut.pointer, ldb: C,
+            c: G + layout.tokenEmbedding, ldc: C, accumulate: true)
+        let dx = act.dResidual.pointer
+        dx.update(repeating: 0, count: N * C)
+        LayerNorm.backward(
+            dx: dx, dweight: G + layout.finalNormWeight, dbias: G + layout.finalNormBias, dout: dFinal,
+            x: act.residual.pointer + cfg.layers * N * C, weight: P + layout.finalNormWeight,
+            mean: act.finalMean.pointer, rstd: act.finalRstd.pointer, rows: N, c: C)
+
+        let shape = Attention.Shape(batch: B, time: T, channels: C, heads: cfg.heads)
+        for l in stride(from: cfg.layers - 1, through: 0, by: -1) {
+            let w = layout.blocks[l]
+            let x = act.residual.pointer + l * N * C
+            let ln1 = act.ln1Out.pointer + l * N * C
+            let qkv = act.qkv.pointer + l * N * 3 * C
+            let att = act.attOut.pointer + l * N * C
+            let probs = act.probs.pointer + l * B * cfg.heads * T * T
+            let r2 = act.residual2.pointer + l * N * C
+            let ln2 = act.ln2Out.pointer + l * N * C
+            let fcPre = act.fcPre.pointer + l * N * H4
+            let fcAct = act.fcAct.pointer + l * N * H4
+            let dFc = act.dFc.pointer, dLn = act.dLn.pointer, dQkv = act.dQkv.pointer, dAtt = act.dAttOut.pointer
+
+            // MLP output projection; dx currently holds d(x_{l+1}), which is also d(r2) through the skip.
+            linearBackward(
+                dx: dFc, dWeight: G + w.fcProjWeight, dBias: G + w.fcProjBias, dout: dx, x: fcAct,
+                weight: P + w.fcProjWeight, rows: N, inC: H4, outC: C)
+            Gelu.backward(dx: dFc, dout: dFc, x: fcPre, count: N * H4)
+            linearBackward(
+                dx: dLn, dWeight: G + w.fcWeight, dBias: G + w.fcBias, dout: dFc, x: ln2,
+                weight: P + w.fcWeight, rows: N, inC: C, outC: H4)
+            LayerNorm.backward(
+                dx: dx, dweight: G + w.ln2Weight, dbias: G + w.ln2Bias, dout: dLn, x: r2, weight: P + w.ln2Weight,
+                mean: act.ln2Mean.pointer + l * N, rstd: act.ln2Rstd.pointer + l * N, rows: N, c: C)
+            // Attention output projection; dx now holds d(r2), which is also d(x_l) through the skip.
+            linearBackward(
+                dx: dAtt, dWeight: G + w.attnProjWeight, dBias: G + w.attnProjBias, dout: dx, x: att,
+                weight: P + w.attnProjWeight, rows: N, inC: C, outC: C)
+            Attention.backward(dqkv: dQkv, dout: dAtt, qkv: qkv, probs: probs, shape: shape)
+            linearBackward(
+                dx: dLn, dWeight: G + w.attnWeight, dBias: G + w.attnBias, dout: dQkv, x: ln1,
+                weight: P + w.attnWeight, rows: N, inC: C, outC: 3 * C)
+            LayerNorm.backward(
+                dx: dx, dweight: G + w.ln1Weight, dbias: G + w.ln1Bias, dout: dLn, x: x, weight: P + w.ln1Weight,
+                mean: act.ln1Mean.pointer + l * N, rstd: act.ln1Rstd.pointer + l * N, rows: N, c: C)
+        }
+
+        // Embeddings, rows in order.
+        for r in 0..<N {
+            let tok = Int(act.tokens[r])
+            Elementwise.add(G + layout.tokenEmbedding + tok * C, dx + r * C, count: C)
+            Elementwise.add(G + layout.positionEmbedding + (r % T) * C, dx + r * C, count: C)
+        }
+    }
+
+    /// out = x·W + bias (+ residual); W stored (in, out) as GPT-2's Conv1D.
+    @inline(__always)
+    static func linear(
+        out: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+        bias: UnsafePointer<Float>, residual: UnsafePointer<Float>?, rows: Int, inC: Int, outC: Int
+    ) {
+        Elementwise.fillRows(out, bias: bias, residual: residual, rows: rows, cols: outC)
+        Gemm.multiply(m: rows, n: outC, k: inC, a: x, lda: inC, b: weight, ldb: outC, c: out, ldc: outC, accumulate: true)
+    }
+
+    /// dx = dout·Wᵀ (overwritten); dW += xᵀ·dout; dBias += column sums of dout.
+    @inline(__always)
+    static func linearBackward(
+        dx: UnsafeMutablePointer<Float>, dWeight: UnsafeMutablePointer<Float>, dBias: UnsafeMutablePointer<Float>,
+        dout: UnsafePointer<Float>, x: UnsafePointer<Float>, weight: UnsafePointer<Float>, rows: Int, inC: Int,
+        outC: Int
+    ) {
+        Gemm.multiply(m: inC, n: outC, k: rows, a: x, lda: inC, transA: true, b: dout, ldb: outC, c: dWeight, ldc: outC, accumulate: true)
+        Elementwise.addColumnSums(dBias, dout, rows: rows, cols: outC)
+        Gemm.multiply(m: rows, n: inC, k: outC, a: dout, lda: outC, b: weight, ldb: outC, transB: true, c: dx, ldc: inC, accumulate: false)
+    }
+}
