@@ -45,6 +45,10 @@ public enum Attention {
     }
 
     /// Writes the gradient of qkv into `dqkv` (overwriting it) from the gradient of the output.
+    ///
+    /// Two passes per (batch, head): rows t give dS and dq (accumulated in registers over s); then columns
+    /// s give dk and dv (accumulated in registers over t ≥ s), so no gradient row is read and written
+    /// once per score.
     public static func backward(
         dqkv: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, qkv: UnsafePointer<Float>,
         probs: UnsafePointer<Float>, shape: Shape
@@ -53,35 +57,70 @@ public enum Attention {
         let C3 = 3 * C
         let scale = 1 / Float(hs).squareRoot()
         let vt = UnsafeMutablePointer<Float>.allocate(capacity: hs * Tp)
-        let row = UnsafeMutablePointer<Float>.allocate(capacity: Tp)
-        defer { vt.deallocate(); row.deallocate() }
+        let dS = UnsafeMutablePointer<Float>.allocate(capacity: T * Tp)
+        defer { vt.deallocate(); dS.deallocate() }
         vt.initialize(repeating: 0, count: hs * Tp)
+        dS.initialize(repeating: 0, count: T * Tp)
         dqkv.update(repeating: 0, count: shape.batch * T * C3)
         for b in 0..<shape.batch {
             let base = qkv + b * T * C3
             let dbase = dqkv + b * T * C3
             for h in 0..<H {
                 transpose(into: vt, from: base + 2 * C + h * hs, stride: C3, rows: T, cols: hs, ldOut: Tp)
+                let pHead = probs + (b * H + h) * T * T
                 for t in 0..<T {
                     let n = t + 1
                     let dO = dout + (b * T + t) * C + h * hs
-                    let p = probs + ((b * H + h) * T + t) * T
-                    // dP[s] = dO · v[s]
+                    let p = pHead + t * T
+                    let row = dS + t * Tp
+                    // dP[s] = dO · v[s]; dS[s] = P[s]·(dP[s] − Σ P·dP)·scale
                     scoreRow(row, q: dO, kt: vt, hs: hs, tp: Tp, n: n)
                     var dot: Float = 0
                     for s in 0..<n { dot += p[s] * row[s] }
                     for s in 0..<n { row[s] = p[s] * (row[s] - dot) * scale }
                     // dq[t] = Σ_s dS[s]·k[s]
-                    let dq = dbase + t * C3 + h * hs
-                    weightedSum(dq, weights: UnsafePointer(row), n: n, rows: base + C + h * hs, stride: C3, width: hs)
-                    // dk[s] += dS[s]·q[t]; dv[s] += P[s]·dO
-                    let q = base + t * C3 + h * hs
-                    for s in 0..<n {
-                        axpy(dbase + s * C3 + C + h * hs, row[s], q, hs)
-                        axpy(dbase + s * C3 + 2 * C + h * hs, p[s], dO, hs)
-                    }
+                    weightedSum(dbase + t * C3 + h * hs, weights: UnsafePointer(row), n: n,
+                                rows: base + C + h * hs, stride: C3, width: hs)
+                }
+                for s in 0..<T {
+                    // dk[s] = Σ_{t≥s} dS[t][s]·q[t]; dv[s] = Σ_{t≥s} P[t][s]·dO[t]
+                    columnSum(dbase + s * C3 + C + h * hs, weights: UnsafePointer(dS + s), weightStride: Tp,
+                              from: s, to: T, rows: base + h * hs, stride: C3, width: hs)
+                    columnSum(dbase + s * C3 + 2 * C + h * hs, weights: pHead + s, weightStride: T,
+                              from: s, to: T, rows: dout + b * T * C + h * hs, stride: C, width: hs)
                 }
             }
+        }
+    }
+
+    /// out[d] += Σ_{t in from..<to} weights[t·weightStride]·rows[t·stride + d] for d < width.
+    @inline(__always)
+    static func columnSum(
+        _ out: UnsafeMutablePointer<Float>, weights: UnsafePointer<Float>, weightStride: Int, from: Int, to: Int,
+        rows: UnsafePointer<Float>, stride: Int, width: Int
+    ) {
+        var d = 0
+        while d + 16 <= width {
+            var a0 = load8(out + d), a1 = load8(out + d + 8)
+            for t in from..<to {
+                let w = Vec8(repeating: weights[t * weightStride])
+                a0 = a0.addingProduct(w, load8(rows + t * stride + d))
+                a1 = a1.addingProduct(w, load8(rows + t * stride + d + 8))
+            }
+            store8(a0, out + d); store8(a1, out + d + 8)
+            d += 16
+        }
+        while d + 8 <= width {
+            var a0 = load8(out + d)
+            for t in from..<to { a0 = a0.addingProduct(Vec8(repeating: weights[t * weightStride]), load8(rows + t * stride + d)) }
+            store8(a0, out + d)
+            d += 8
+        }
+        while d < width {
+            var a = out[d]
+            for t in from..<to { a += weights[t * weightStride] * rows[t * stride + d] }
+            out[d] = a
+            d += 1
         }
     }
 
@@ -170,14 +209,5 @@ public enum Attention {
             out[d] = a
             d += 1
         }
-    }
-
-    /// y[i] += a·x[i].
-    @inline(__always)
-    static func axpy(_ y: UnsafeMutablePointer<Float>, _ a: Float, _ x: UnsafePointer<Float>, _ n: Int) {
-        let av = Vec8(repeating: a)
-        var i = 0
-        while i + 8 <= n { store8(load8(y + i).addingProduct(av, load8(x + i)), y + i); i += 8 }
-        while i < n { y[i] += a * x[i]; i += 1 }
     }
 }

@@ -45,7 +45,7 @@ public enum CrossEntropy {
         if v8 > 0 {
             var m8 = load8(row)
             i = 8
-            while i < v8 { m8 = pointwiseMax(m8, load8(row + i)); i += 8 }
+            while i < v8 { m8 = max8(m8, load8(row + i)); i += 8 }
             mx = m8.max()
         }
         while i < vocab { mx = max(mx, row[i]); i += 1 }

@@ -18,7 +18,9 @@ public func store8(_ v: Vec8, _ p: UnsafeMutablePointer<Float>) {
 /// e^x for eight lanes; relative error about 2 ulp over the float range, saturating outside ±88.
 @inline(__always)
 public func exp8(_ xIn: Vec8) -> Vec8 {
-    var x = xIn.clamped(lowerBound: Vec8(repeating: -87.3), upperBound: Vec8(repeating: 88.3))
+    let lo = Vec8(repeating: -87.3), hi = Vec8(repeating: 88.3)
+    var x = xIn.replacing(with: lo, where: xIn .< lo)
+    x = x.replacing(with: hi, where: x .> hi)
     let fx = (x * 1.442_695_04).rounded(.toNearestOrEven)
     x = x.addingProduct(fx, Vec8(repeating: -0.693_359_375))
     x = x.addingProduct(fx, Vec8(repeating: 2.121_944_4e-4))
@@ -29,8 +31,10 @@ public func exp8(_ xIn: Vec8) -> Vec8 {
     y = (y * x) + 1.666_666_55e-1
     y = (y * x) + 5.000_000_12e-1
     y = (y * (x * x)) + x + 1
-    let n = SIMD8<Int32>(fx, rounding: .towardZero) &+ 127
-    let scale = unsafeBitCast(n &<< 23, to: Vec8.self)
+    // 2^n without an int conversion: adding 1.5·2^23 + 127 leaves n + 127 in the low mantissa bits, and a
+    // shift by 23 moves exactly those into the exponent field (the rest shifts out of the word).
+    let biased = unsafeBitCast(fx + 12_583_039, to: SIMD8<UInt32>.self)
+    let scale = unsafeBitCast(biased &<< 23, to: Vec8.self)
     return y * scale
 }
 
@@ -40,6 +44,10 @@ public func tanh8(_ x: Vec8) -> Vec8 {
     let e = exp8(x + x)
     return 1 - 2 / (e + 1)
 }
+
+/// Lane-wise maximum (the standard library's `pointwiseMax` is not inlined for SIMD8 here).
+@inline(__always)
+public func max8(_ a: Vec8, _ b: Vec8) -> Vec8 { a.replacing(with: b, where: b .> a) }
 
 /// Sum of the eight lanes.
 @inline(__always)

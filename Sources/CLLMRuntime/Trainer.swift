@@ -1,0 +1,282 @@
+import CLLMKernels
+import CLLMModel
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Wires one training run: data → model → steps → evaluations → checkpoints, with `metrics.jsonl` beside them.
+///
+/// Everything that can be wrong with the input (options, corpus, checkpoint, output folder) is found in
+/// `init`, before any file is written, so a refused run leaves nothing behind.
+public final class Trainer {
+    public let options: TrainingOptions
+    public let layout: ParameterLayout
+    public let tokenizer: Tokenizer
+    public let dataset: TokenDataset
+    public let plan: BatchPlan
+    public let hyperparameters: Hyperparameters
+    public let dataSource: String
+    public let parameters: FloatBuffer
+    public private(set) var step: Int
+    let corpusFiles: Int
+    let skippedFiles: [String]
+    let resumedFrom: String?
+    let skippedCheckpoints: [(String, String)]
+    let gradients: FloatBuffer
+    let optimizer: AdamW
+    let activations: Activations
+    let arena: JemallocArena
+
+    public init(options: TrainingOptions) throws(RuntimeError) {
+        try options.validate()
+        self.options = options
+        let out = options.outputDirectory
+
+        // A checkpoint to continue from, newest good one first.
+        var restored: Checkpoint? = nil
+        var skipped: [(String, String)] = []
+        if options.resume {
+            let candidates = Checkpoint.candidates(in: out)
+            if candidates.isEmpty {
+                throw .checkpoint("nothing to resume: \(Checkpoint.checkpointsDirectory(in: out)) holds no checkpoint")
+            }
+            var firstError: String? = nil
+            for c in candidates {
+                do {
+                    restored = try Checkpoint.read(from: c.path, requireOptimizer: true)
+                    break
+                } catch {
+                    firstError = firstError ?? "\(error)"
+                    skipped.append((c.path, "\(error)"))
+                }
+            }
+            if restored == nil {
+                throw .checkpoint("cannot resume: no readable checkpoint in \(Checkpoint.checkpointsDirectory(in: out)); newest: \(firstError ?? "unknown error")")
+            }
+        } else if !Checkpoint.candidates(in: out).isEmpty {
+            throw .output("\(out) already holds a training run; pass --resume to continue it, or choose another --out")
+        }
+        skippedCheckpoints = skipped
+        resumedFrom = restored.map { Checkpoint.directory(in: out, step: $0.state.step) }
+
+        // Data.
+        let source = options.dataPath ?? restored?.state.dataSource ?? TrainingOptions.defaultCorpus
+        let corpus: Corpus
+        do {
+            corpus = try Corpus.load(path: source)
+        } catch {
+            if options.dataPath == nil && source == TrainingOptions.defaultCorpus, case .notFound = error {
+                throw .data("the default corpus \(source) is missing: install Debian's fortunes package (apt-get install fortunes) or pass --data FILE")
+            }
+            throw .data("\(error)")
+        }
+        dataSource = source
+        corpusFiles = corpus.files.count
+        skippedFiles = corpus.skipped.map { "\($0)" }
+        let tokenizer = restored?.state.tokenizer ?? Tokenizer(kind: options.tokenizer, corpus: corpus.text)
+        let ids: [Int32]
+        do {
+            ids = try tokenizer.encode(corpus.text)
+        } catch {
+            throw .data("the corpus does not fit the checkpoint's tokenizer: \(error)")
+        }
+        self.tokenizer = tokenizer
+        let config = restored?.config ?? options.modelConfig(tokenizer.vocabularySize)
+        do { try config.validate() } catch { throw .invalidOption("invalid model: \(error)") }
+        do {
+            dataset = try TokenDataset(ids: ids, contextLength: config.contextLength)
+        } catch {
+            throw .data("\(source): \(error)")
+        }
+        layout = ParameterLayout(config)
+        hyperparameters = restored?.state.hyperparameters ?? options.hyperparameters
+        plan = BatchPlan(seed: hyperparameters.seed, trainCount: dataset.train.count, contextLength: config.contextLength)
+
+        // The output folder must be writable before any work starts.
+        try Trainer.prepareOutput(out)
+
+        // Buffers: one sphere, its own arena.
+        arena = try JemallocArena.create()
+        parameters = FloatBuffer(count: layout.count, allocator: arena)
+        gradients = FloatBuffer(count: layout.count, allocator: arena)
+        optimizer = AdamW(layout: layout, allocator: arena)
+        activations = Activations(
+            config: config, batch: hyperparameters.batchSize, time: config.contextLength, allocator: arena)
+        if let r = restored {
+            Trainer.copy(r.parameters, into: parameters)
+            if let m = r.firstMoment { Trainer.copy(m, into: optimizer.firstMoment) }
+            if let v = r.secondMoment { Trainer.copy(v, into: optimizer.secondMoment) }
+            optimizer.step = r.state.step
+            step = r.state.step
+        } else {
+            Initialization.initialize(parameters.pointer, layout: ParameterLayout(config), seed: hyperparameters.seed)
+            step = 0
+        }
+    }
+
+    /// Creates the run folder (and parents) and proves it writable with a probe file.
+    static func prepareOutput(_ dir: String) throws(RuntimeError) {
+        var path = ""
+        for part in dir.split(separator: "/", omittingEmptySubsequences: false) {
+            path += (path.isEmpty && dir.hasPrefix("/") ? "" : (path.isEmpty ? "" : "/")) + part
+            if path.isEmpty { path = "/"; continue }
+            if mkdir(path, 0o755) != 0 && errno != EEXIST {
+                throw .output("cannot create output folder \(dir): \(path): \(String(cString: strerror(errno)))")
+            }
+        }
+        var st = stat()
+        guard stat(dir, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {
+            throw .output("output folder \(dir) is not a directory")
+        }
+        let probe = dir + "/.cllm-write-probe"
+        let fd = open(probe, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        if fd < 0 { throw .output("cannot write to output folder \(dir): \(String(cString: strerror(errno)))") }
+        close(fd)
+        unlink(probe)
+    }
+
+    /// Runs from the current step to the end (or to `stopAfter`), reporting to `observer`.
+    public func run(observer: (TrainingEvent) -> Void = { _ in }) throws(RuntimeError) -> TrainingSummary {
+        let out = options.outputDirectory
+        let metrics = try MetricsLog(path: out + "/metrics.jsonl")
+        let h = hyperparameters
+        let cfg = layout.config
+        for (path, reason) in skippedCheckpoints { observer(.skippedCheckpoint(path: path, reason: reason)) }
+        observer(.started(TrainingPlan(
+            model: cfg, parameterCount: layout.count, tokenizer: tokenizer.kind, dataSource: dataSource,
+            corpusFiles: corpusFiles, skippedFiles: skippedFiles, trainTokens: dataset.train.count,
+            validationTokens: dataset.validation.count, firstStep: step, steps: h.steps, batchSize: h.batchSize,
+            outputDirectory: out, resumedFrom: resumedFrom)))
+
+        let last = min(h.steps, options.stopAfter ?? h.steps)
+        let tokensPerStep = Double(h.batchSize * cfg.contextLength)
+        let lossScale = Float(1 / tokensPerStep)
+        var trainSeconds = 0.0, trainedSteps = 0
+        var lastLoss = Double.nan
+        var lastEval: Double? = nil
+        let clock = ContinuousClock()
+        while step < last {
+            let started = clock.now
+            let lr = h.learningRate(at: step)
+            plan.fill(
+                step: step, sequences: 0..<h.batchSize, from: dataset.train,
+                inputs: activations.inputs.baseAddress!, targets: activations.labels.baseAddress!)
+            let lossSum = GPT.forwardBackward(
+                parameters: parameters.pointer, gradients: gradients.pointer, layout: layout,
+                activations: activations, lossScale: lossScale)
+            let norm = Elementwise.sumOfSquares(gradients.pointer, count: layout.count).squareRoot()
+            let update = optimizer.nextUpdate(
+                hyperparameters: h, learningRate: lr, gradientScale: AdamW.clipScale(norm: norm, clip: h.gradientClip))
+            optimizer.apply(update, parameters: parameters.pointer, gradients: gradients.pointer, range: 0..<layout.count)
+            optimizer.step += 1
+            step += 1
+            let seconds = Trainer.seconds(clock.now - started)
+            trainSeconds += seconds
+            trainedSteps += 1
+            lastLoss = lossSum / tokensPerStep
+            if !lastLoss.isFinite {
+                throw .data("training diverged at step \(step): loss is \(lastLoss); lower the learning rate")
+            }
+            let average = Double(trainedSteps) * tokensPerStep / trainSeconds
+            let m = StepMetrics(
+                step: step, steps: h.steps, loss: lastLoss, learningRate: lr, gradientNorm: norm, seconds: seconds,
+                tokensPerSecond: tokensPerStep / seconds, averageTokensPerSecond: average,
+                etaSeconds: Double(last - step) * tokensPerStep / average)
+            metrics.write("step", m)
+            if step % options.logInterval == 0 || step == last { observer(.step(m)) }
+
+            if options.evalInterval > 0 && step % options.evalInterval == 0 && step < h.steps {
+                let v = validationLoss()
+                lastEval = v
+                metrics.write("eval", EvalRecord(step: step, validationLoss: v))
+                observer(.evaluated(step: step, validationLoss: v))
+            }
+            if options.checkpointInterval > 0 && step % options.checkpointInterval == 0 && step < last {
+                let path = try saveCheckpoint()
+                metrics.write("checkpoint", CheckpointRecord(step: step, path: path))
+                observer(.checkpointed(step: step, path: path))
+            }
+        }
+        if step == h.steps || lastEval == nil {
+            let v = validationLoss()
+            lastEval = v
+            metrics.write("eval", EvalRecord(step: step, validationLoss: v))
+            observer(.evaluated(step: step, validationLoss: v))
+        }
+        let path = try saveCheckpoint()
+        metrics.write("checkpoint", CheckpointRecord(step: step, path: path))
+        observer(.checkpointed(step: step, path: path))
+        if options.sampleLength > 0 {
+            observer(.sample(sample(length: options.sampleLength)))
+        }
+        return TrainingSummary(
+            finalStep: step, steps: h.steps, lastLoss: lastLoss, validationLoss: lastEval,
+            tokensPerSecond: trainSeconds > 0 ? Double(trainedSteps) * tokensPerStep / trainSeconds : 0,
+            trainingSeconds: trainSeconds, checkpoint: path, memory: ProcessMemory.current())
+    }
+
+    /// Mean cross-entropy over the whole validation split.
+    public func validationLoss() -> Double {
+        Evaluation.validationLoss(
+            parameters: parameters.pointer, layout: layout, validation: dataset.validation, allocator: arena)
+    }
+
+    /// Writes the current state as `checkpoints/step-N` atomically and returns its path.
+    @discardableResult
+    public func saveCheckpoint() throws(RuntimeError) -> String {
+        let dir = Checkpoint.directory(in: options.outputDirectory, step: step)
+        var rng = RandomSource(seed: RandomSource.mix(hyperparameters.seed, UInt64(step)))
+        _ = rng.next()
+        let state = TrainingState(
+            step: step, hyperparameters: hyperparameters, tokenizer: tokenizer, model: layout.config,
+            rngState: rng.state, dataSource: dataSource, spheres: 1)
+        let checkpoint = Checkpoint(
+            config: layout.config, parameters: parameters.array, firstMoment: optimizer.firstMoment.array,
+            secondMoment: optimizer.secondMoment.array, state: state)
+        do {
+            try checkpoint.write(to: dir)
+        } catch {
+            throw .checkpoint("\(error)")
+        }
+        return dir
+    }
+
+    /// Sample text from the model as it stands.
+    public func sample(length: Int, temperature: Double = 0.8, seed: UInt64 = 1) -> String {
+        let prompt: [Int32] = (try? tokenizer.encode("\n")) ?? [0]
+        let ids = Generation(temperature: temperature, topK: 40, seed: seed).generate(
+            parameters: parameters.pointer, layout: layout, prompt: prompt, count: length)
+        return tokenizer.decode(ids)
+    }
+
+    static func copy(_ values: [Float], into buffer: FloatBuffer) {
+        precondition(values.count == buffer.count, "checkpoint tensor size mismatch")
+        values.withUnsafeBufferPointer { buffer.pointer.update(from: $0.baseAddress!, count: buffer.count) }
+    }
+
+    static func seconds(_ d: Duration) -> Double {
+        Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+    }
+}
+
+/// The outcome of `Trainer.run`.
+public struct TrainingSummary: Sendable {
+    public var finalStep: Int
+    public var steps: Int
+    public var lastLoss: Double
+    public var validationLoss: Double?
+    public var tokensPerSecond: Double
+    public var trainingSeconds: Double
+    public var checkpoint: String
+    public var memory: ProcessMemory
+}
+
+struct EvalRecord: Encodable {
+    let step: Int
+    let validationLoss: Double
+}
+
+struct CheckpointRecord: Encodable {
+    let step: Int
+    let path: String
+}
