@@ -19,19 +19,29 @@ public final class Activations {
     // Gradient scratch, one layer deep.
     let dResidual, dLn, dQkv, dAttOut, dFc: FloatBuffer
 
-    public init(config: ModelConfig, batch: Int, time: Int, allocator: any FloatAllocator = SystemAllocator()) {
+    /// Whether every layer's activations are kept for a backward pass. Without it (evaluation, generation)
+    /// one layer's buffers are reused by all layers and no gradient scratch exists: a fraction of the memory.
+    public let forBackward: Bool
+
+    public init(
+        config: ModelConfig, batch: Int, time: Int, forBackward: Bool = true,
+        allocator: any FloatAllocator = SystemAllocator()
+    ) {
         precondition(batch > 0 && time > 0 && time <= config.contextLength, "activation shape out of range")
         self.config = config
         self.batch = batch
         self.time = time
-        let n = batch * time, c = config.width, l = config.layers, h = config.hiddenWidth
+        self.forBackward = forBackward
+        let n = batch * time, c = config.width, h = config.hiddenWidth
+        let l = forBackward ? config.layers : 1
+        let g = forBackward ? 1 : 0
         paddedVocab = (config.vocabSize + 15) & ~15
         tokens = .allocate(capacity: n)
         targets = .allocate(capacity: n)
         tokens.initialize(repeating: 0, count: n)
         targets.initialize(repeating: 0, count: n)
         func buf(_ count: Int) -> FloatBuffer { FloatBuffer(count: count, allocator: allocator) }
-        residual = buf((l + 1) * n * c)
+        residual = buf((forBackward ? l + 1 : 2) * n * c)
         ln1Out = buf(l * n * c); ln1Mean = buf(l * n); ln1Rstd = buf(l * n)
         qkv = buf(l * n * 3 * c)
         probs = buf(l * batch * config.heads * time * time)
@@ -41,7 +51,8 @@ public final class Activations {
         fcPre = buf(l * n * h); fcAct = buf(l * n * h)
         finalOut = buf(n * c); finalMean = buf(n); finalRstd = buf(n)
         logits = buf(n * paddedVocab)
-        dResidual = buf(n * c); dLn = buf(n * c); dQkv = buf(n * 3 * c); dAttOut = buf(n * c); dFc = buf(n * h)
+        dResidual = buf(g * n * c); dLn = buf(g * n * c); dQkv = buf(g * n * 3 * c); dAttOut = buf(g * n * c)
+        dFc = buf(g * n * h)
     }
 
     deinit {
@@ -50,14 +61,21 @@ public final class Activations {
     }
 
     /// Bytes of float and token buffers for this shape, without allocating them (memory planning).
-    public static func bytes(config: ModelConfig, batch: Int, time: Int) -> Int {
-        let n = batch * time, c = config.width, l = config.layers, h = config.hiddenWidth
+    public static func bytes(config: ModelConfig, batch: Int, time: Int, forBackward: Bool = true) -> Int {
+        let n = batch * time, c = config.width, h = config.hiddenWidth
+        let l = forBackward ? config.layers : 1
         let vp = (config.vocabSize + 15) & ~15
         let perLayer = 7 * n * c + 4 * n + batch * config.heads * time * time + 2 * n * h
         let final = n * c + 2 * n + n * vp
-        let scratch = 6 * n * c + n * h
-        return ((l + 1) * n * c + l * perLayer + final + scratch) * 4 + 2 * n * 4
+        let scratch = forBackward ? 6 * n * c + n * h : 0
+        let residual = (forBackward ? l + 1 : 2) * n * c
+        return (residual + l * perLayer + final + scratch) * 4 + 2 * n * 4
     }
+
+    /// Slot of layer `l`'s activations (all layers share slot 0 without a backward pass).
+    @inline(__always) func slot(_ l: Int) -> Int { forBackward ? l : 0 }
+    /// Slot of the residual stream entering layer `l` (two alternating slots without a backward pass).
+    @inline(__always) func residualSlot(_ l: Int) -> Int { forBackward ? l : l & 1 }
 
     /// Floats actually allocated (checks `bytes(…)` in tests).
     var allocatedFloats: Int {

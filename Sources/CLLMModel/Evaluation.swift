@@ -4,14 +4,16 @@ import CLLMKernels
 /// cut into non-overlapping windows of the context length (inputs val[i·T ..< (i+1)·T], targets shifted by one).
 public enum Evaluation {
     /// Mean per-token loss over every full window; `batch` windows run per forward pass.
+    /// Pass `activations` (full context length) to reuse a trainer's buffers instead of allocating new ones.
     public static func validationLoss(
         parameters: UnsafePointer<Float>, layout: ParameterLayout, validation: [Int32], batch: Int = 32,
-        allocator: any FloatAllocator = SystemAllocator()
+        activations: Activations? = nil, allocator: any FloatAllocator = SystemAllocator()
     ) -> Double {
         let t = layout.config.contextLength
         let windows = (validation.count - 1) / t
         guard windows > 0 else { return .nan }
-        let act = Activations(config: layout.config, batch: min(batch, windows), time: t, allocator: allocator)
+        let act = activations.flatMap { $0.time == t ? $0 : nil } ?? Activations(
+            config: layout.config, batch: min(batch, windows), time: t, forBackward: false, allocator: allocator)
         var total = 0.0
         var w = 0
         validation.withUnsafeBufferPointer { data in

@@ -28,32 +28,33 @@ public enum GPT {
         let shape = Attention.Shape(batch: B, time: T, channels: C, heads: cfg.heads)
         for l in 0..<cfg.layers {
             let w = layout.blocks[l]
-            let x = act.residual.pointer + l * N * C
-            let ln1 = act.ln1Out.pointer + l * N * C
-            let qkv = act.qkv.pointer + l * N * 3 * C
-            let att = act.attOut.pointer + l * N * C
-            let probs = act.probs.pointer + l * B * cfg.heads * T * T
-            let r2 = act.residual2.pointer + l * N * C
-            let ln2 = act.ln2Out.pointer + l * N * C
-            let fcPre = act.fcPre.pointer + l * N * H4
-            let fcAct = act.fcAct.pointer + l * N * H4
-            let xNext = act.residual.pointer + (l + 1) * N * C
+            let k = act.slot(l)
+            let x = act.residual.pointer + act.residualSlot(l) * N * C
+            let ln1 = act.ln1Out.pointer + k * N * C
+            let qkv = act.qkv.pointer + k * N * 3 * C
+            let att = act.attOut.pointer + k * N * C
+            let probs = act.probs.pointer + k * B * cfg.heads * T * T
+            let r2 = act.residual2.pointer + k * N * C
+            let ln2 = act.ln2Out.pointer + k * N * C
+            let fcPre = act.fcPre.pointer + k * N * H4
+            let fcAct = act.fcAct.pointer + k * N * H4
+            let xNext = act.residual.pointer + act.residualSlot(l + 1) * N * C
 
             LayerNorm.forward(
-                out: ln1, mean: act.ln1Mean.pointer + l * N, rstd: act.ln1Rstd.pointer + l * N,
+                out: ln1, mean: act.ln1Mean.pointer + k * N, rstd: act.ln1Rstd.pointer + k * N,
                 x: x, weight: P + w.ln1Weight, bias: P + w.ln1Bias, rows: N, c: C)
             linear(out: qkv, x: ln1, weight: P + w.attnWeight, bias: P + w.attnBias, residual: nil, rows: N, inC: C, outC: 3 * C)
             Attention.forward(out: att, probs: probs, qkv: qkv, shape: shape)
             linear(out: r2, x: att, weight: P + w.attnProjWeight, bias: P + w.attnProjBias, residual: x, rows: N, inC: C, outC: C)
             LayerNorm.forward(
-                out: ln2, mean: act.ln2Mean.pointer + l * N, rstd: act.ln2Rstd.pointer + l * N,
+                out: ln2, mean: act.ln2Mean.pointer + k * N, rstd: act.ln2Rstd.pointer + k * N,
                 x: r2, weight: P + w.ln2Weight, bias: P + w.ln2Bias, rows: N, c: C)
             linear(out: fcPre, x: ln2, weight: P + w.fcWeight, bias: P + w.fcBias, residual: nil, rows: N, inC: C, outC: H4)
             Gelu.forward(out: fcAct, x: fcPre, count: N * H4)
             linear(out: xNext, x: fcAct, weight: P + w.fcProjWeight, bias: P + w.fcProjBias, residual: r2, rows: N, inC: H4, outC: C)
         }
 
-        let xL = act.residual.pointer + cfg.layers * N * C
+        let xL = act.residual.pointer + act.residualSlot(cfg.layers) * N * C
         LayerNorm.forward(
             out: act.finalOut.pointer, mean: act.finalMean.pointer, rstd: act.finalRstd.pointer,
             x: xL, weight: P + layout.finalNormWeight, bias: P + layout.finalNormBias, rows: N, c: C)
@@ -88,6 +89,7 @@ public enum GPT {
         activations act: Activations, lossScale: Float
     ) {
         let cfg = layout.config
+        precondition(act.forBackward, "activations were allocated for inference only")
         let B = act.batch, T = act.time, C = cfg.width, H4 = cfg.hiddenWidth, N = B * T, V = cfg.vocabSize
         G.update(repeating: 0, count: layout.count)
 

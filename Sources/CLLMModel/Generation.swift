@@ -15,6 +15,7 @@ public struct Generation {
 
     /// Continues `prompt` (token ids, possibly empty) by `count` tokens; temperature 0 is greedy.
     /// `onToken` sees each new id as it is chosen (for streaming output).
+    @discardableResult
     public func generate(
         parameters: UnsafePointer<Float>, layout: ParameterLayout, prompt: [Int32], count: Int,
         onToken: (Int32) -> Void = { _ in }
@@ -28,7 +29,7 @@ public struct Generation {
         for _ in 0..<count {
             let window = Array(ids.suffix(cfg.contextLength))
             let t = window.count
-            let act = cache[t] ?? Activations(config: cfg, batch: 1, time: t)
+            let act = cache[t] ?? Activations(config: cfg, batch: 1, time: t, forBackward: false)
             cache[t] = act
             for i in 0..<t { act.inputs[i] = window[i] }
             GPT.forward(parameters: parameters, layout: layout, activations: act, computeLoss: false)

@@ -218,7 +218,8 @@ public final class Trainer {
     /// Mean cross-entropy over the whole validation split.
     public func validationLoss() -> Double {
         Evaluation.validationLoss(
-            parameters: parameters.pointer, layout: layout, validation: dataset.validation, allocator: arena)
+            parameters: parameters.pointer, layout: layout, validation: dataset.validation,
+            activations: activations, allocator: arena)
     }
 
     /// Writes the current state as `checkpoints/step-N` atomically and returns its path.

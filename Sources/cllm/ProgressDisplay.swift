@@ -1,0 +1,88 @@
+import CLLMModel
+import CLLMRuntime
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Renders training events: a live, rewritten status line on a terminal; plain lines every N steps otherwise
+/// (logs, CI). Machine-readable metrics go to the run folder's metrics.jsonl, not here.
+final class ProgressDisplay {
+    let isTerminal = isatty(STDOUT_FILENO) != 0
+    let logInterval: Int
+    private var lineOpen = false
+
+    init(logInterval: Int) { self.logInterval = logInterval }
+
+    func handle(_ event: TrainingEvent) {
+        switch event {
+        case .started(let p):
+            let m = p.model
+            say("model: \(m.layers) layers, \(m.heads) heads, width \(m.width), context \(m.contextLength), vocabulary \(m.vocabSize) (\(p.tokenizer.rawValue)); \(p.parameterCount) parameters")
+            say("data: \(p.dataSource): \(p.corpusFiles) file\(p.corpusFiles == 1 ? "" : "s"), \(p.trainTokens) training and \(p.validationTokens) validation tokens")
+            if !p.skippedFiles.isEmpty {
+                say("note: skipped \(p.skippedFiles.count) file\(p.skippedFiles.count == 1 ? "" : "s"), e.g. \(p.skippedFiles[0])")
+            }
+            if let r = p.resumedFrom { say("resuming from \(r) at step \(p.firstStep)") }
+            say("training steps \(p.firstStep + 1)…\(p.steps), batch \(p.batchSize) × \(m.contextLength) tokens; run folder \(p.outputDirectory)")
+        case .step(let s):
+            let line = "step \(s.step)/\(s.steps)  loss \(fmt(s.loss, 4))  lr \(sci(s.learningRate))  \(Int(s.averageTokensPerSecond.rounded())) tok/s  ETA \(duration(s.etaSeconds))"
+            if isTerminal {
+                print("\r\u{1B}[2K" + line, terminator: "")
+                fflush(nil)
+                lineOpen = true
+            } else if s.step % logInterval == 0 || s.step == s.steps {
+                print(line)
+            }
+        case .evaluated(let step, let v):
+            say("step \(step): validation loss \(fmt(v, 4))")
+        case .checkpointed(let step, let path):
+            say("step \(step): checkpoint \(path)")
+        case .skippedCheckpoint(let path, let reason):
+            say("warning: skipping checkpoint \(path): \(reason)")
+        case .sample(let text):
+            say("sample:\n\(text)")
+        }
+    }
+
+    func finish(_ s: TrainingSummary) {
+        let v = s.validationLoss.map { fmt($0, 4) } ?? "n/a"
+        say("done: step \(s.finalStep)/\(s.steps), validation loss \(v), \(Int(s.tokensPerSecond.rounded())) tokens/s over \(fmt(s.trainingSeconds, 1)) s of training; peak RSS \(s.memory.peakResidentBytes / 1_048_576) MiB, VmSize \(s.memory.virtualBytes / 1_048_576) MiB")
+    }
+
+    func clearLine() {
+        if lineOpen { print(""); lineOpen = false }
+    }
+
+    private func say(_ s: String) {
+        clearLine()
+        print(s)
+        fflush(nil)
+    }
+}
+
+func fmt(_ x: Double, _ digits: Int) -> String {
+    guard x.isFinite else { return "\(x)" }
+    var p = 1.0
+    for _ in 0..<digits { p *= 10 }
+    let r = (abs(x) * p).rounded()
+    let whole = Int(r / p), frac = Int(r.truncatingRemainder(dividingBy: p))
+    var fs = String(frac)
+    while fs.count < digits { fs = "0" + fs }
+    return (x < 0 ? "-" : "") + "\(whole)" + (digits > 0 ? "." + fs : "")
+}
+
+func sci(_ x: Double) -> String {
+    guard x > 0, x.isFinite else { return "\(x)" }
+    var e = 0, m = x
+    while m >= 10 { m /= 10; e += 1 }
+    while m < 1 { m *= 10; e -= 1 }
+    return "\(fmt(m, 2))e\(e)"
+}
+
+func duration(_ s: Double) -> String {
+    guard s.isFinite, s >= 0 else { return "?" }
+    let t = Int(s.rounded())
+    if t >= 3600 { return "\(t / 3600)h\(t % 3600 / 60)m" }
+    if t >= 60 { return "\(t / 60)m\(t % 60)s" }
+    return "\(t)s"
+}

@@ -1,0 +1,76 @@
+import ArgumentParser
+import CLLMModel
+import CLLMRuntime
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train a GPT-2 model on a text corpus.",
+        discussion: """
+            Without --data, trains on Debian's fortunes package (/usr/share/games/fortunes). The run folder \
+            (--out) receives checkpoints/step-N/ (safetensors + config.json + optimizer state) and \
+            metrics.jsonl. --resume continues the newest good checkpoint there, bit-identically.
+            """)
+
+    @Option(help: "Corpus: a text file or a directory (read recursively; binary files are skipped).")
+    var data: String?
+    @Option(help: "Tokenizer: char (sorted distinct characters of the corpus) or byte (256 values).")
+    var tokenizer: Tokenizer.Kind = .char
+    @Option(help: "Transformer blocks.") var layers = 4
+    @Option(help: "Attention heads; must divide --width.") var heads = 4
+    @Option(help: "Embedding width.") var width = 128
+    @Option(help: "Context length in tokens.") var context = 64
+    @Option(help: "Sequences per optimizer step.") var batchSize = 12
+    @Option(help: "Optimizer steps.") var steps = 2000
+    @Option(name: .customLong("lr"), help: "Peak learning rate.") var learningRate = 1e-3
+    @Option(name: .customLong("min-lr"), help: "Learning rate at the end of the cosine decay.") var minLearningRate = 1e-4
+    @Option(help: "Linear warm-up steps.") var warmup = 100
+    @Option(help: "Step at which the cosine decay ends (default: --steps).") var decaySteps: Int?
+    @Option(help: "AdamW weight decay (2-D tensors only).") var weightDecay = 0.1
+    @Option(help: "AdamW beta1.") var beta1 = 0.9
+    @Option(help: "AdamW beta2.") var beta2 = 0.99
+    @Option(help: "Global gradient-norm clip (0 disables).") var clip = 1.0
+    @Option(help: "Seed of initialisation and data order.") var seed: UInt64 = 1337
+    @Option(help: "Run folder (default: runs/run-<date>-<time>).") var out: String?
+    @Flag(help: "Continue the run in --out from its newest good checkpoint.") var resume = false
+    @Option(help: "Full validation every N steps (0: only at the end).") var evalInterval = 500
+    @Option(help: "Checkpoint every N steps (0: only at the end).") var checkpointInterval = 500
+    @Option(help: "Print a progress line every N steps when output is not a terminal.") var logInterval = 100
+    @Option(help: "Stop after N completed steps (checkpointed); the schedule still spans --steps.") var stopAfter: Int?
+    @Option(help: "Characters of sample text printed at the end (0: none).") var sampleLength = 200
+
+    func run() throws {
+        try CLLM.checkCPU()
+        var h = Hyperparameters()
+        h.batchSize = batchSize; h.steps = steps; h.learningRate = learningRate; h.minLearningRate = minLearningRate
+        h.warmupSteps = warmup; h.decaySteps = decaySteps; h.weightDecay = weightDecay; h.beta1 = beta1
+        h.beta2 = beta2; h.gradientClip = clip; h.seed = seed
+        if resume && out == nil { throw CLIError("--resume needs --out: the run folder to continue") }
+        var o = TrainingOptions(outputDirectory: out ?? Train.defaultRunFolder())
+        o.dataPath = data; o.tokenizer = tokenizer; o.layers = layers; o.heads = heads; o.width = width
+        o.contextLength = context; o.hyperparameters = h; o.evalInterval = evalInterval
+        o.checkpointInterval = checkpointInterval; o.resume = resume; o.stopAfter = stopAfter
+        o.sampleLength = sampleLength; o.logInterval = 1
+        let display = ProgressDisplay(logInterval: max(1, logInterval))
+        do {
+            let trainer = try Trainer(options: o)
+            let summary = try trainer.run { display.handle($0) }
+            display.finish(summary)
+        } catch {
+            display.clearLine()
+            throw CLIError("\(error)")
+        }
+    }
+
+    static func defaultRunFolder() -> String {
+        var now = time(nil)
+        var tm = tm()
+        gmtime_r(&now, &tm)
+        func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
+        return "runs/run-\(tm.tm_year + 1900)\(two(tm.tm_mon + 1))\(two(tm.tm_mday))-\(two(tm.tm_hour))\(two(tm.tm_min))\(two(tm.tm_sec))"
+    }
+}
+
+extension Tokenizer.Kind: ExpressibleByArgument {}
