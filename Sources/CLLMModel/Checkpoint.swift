@@ -58,7 +58,53 @@ extension Checkpoint {
     /// `beforeWriting` is called with each file's path just before it is written: tests use it to make
     /// a real write fail midway.
     func write(to dir: String, beforeWriting: ((String) -> Void)?) throws(CheckpointError) {
-        let files = try encodedFiles()
+        let (m, v) = (firstMoment ?? [], secondMoment ?? [])
+        let hasMoments = firstMoment != nil || secondMoment != nil
+        if hasMoments && (firstMoment == nil || secondMoment == nil) {
+            throw .inconsistent("a checkpoint needs both AdamW moments or neither")
+        }
+        try parameters.withUnsafeBufferPointer { (p) throws(CheckpointError) in
+            try m.withUnsafeBufferPointer { (mp) throws(CheckpointError) in
+                try v.withUnsafeBufferPointer { (vp) throws(CheckpointError) in
+                    try Checkpoint.write(
+                        to: dir, config: config, state: state, parameters: p,
+                        moments: hasMoments ? (mp, vp) : nil, beforeWriting: beforeWriting)
+                }
+            }
+        }
+    }
+
+    /// Writes a checkpoint straight from live buffers (a trainer's parameters and AdamW moments), with the
+    /// same atomicity as `write(to:)`. Files are encoded and written one at a time, so the extra memory is
+    /// one file's bytes, not the whole checkpoint's.
+    public static func write(
+        to dir: String, config: ModelConfig, state: TrainingState, parameters: UnsafeBufferPointer<Float>,
+        moments: (UnsafeBufferPointer<Float>, UnsafeBufferPointer<Float>)?
+    ) throws(CheckpointError) {
+        try write(to: dir, config: config, state: state, parameters: parameters, moments: moments, beforeWriting: nil)
+    }
+
+    static func write(
+        to dir: String, config: ModelConfig, state inputState: TrainingState, parameters: UnsafeBufferPointer<Float>,
+        moments: (UnsafeBufferPointer<Float>, UnsafeBufferPointer<Float>)?, beforeWriting: ((String) -> Void)?
+    ) throws(CheckpointError) {
+        // Everything that can be refused is refused before the disk is touched.
+        do { try config.validate() } catch { throw .inconsistent("cannot write a checkpoint of an invalid model: \(error)") }
+        let layout = ParameterLayout(config)
+        if parameters.count != layout.count {
+            throw .inconsistent("\(parameters.count) parameters given but the model has \(layout.count)")
+        }
+        if inputState.model != config {
+            throw .inconsistent("the training state's model config \(inputState.model) differs from the checkpoint's \(config)")
+        }
+        if let (m, v) = moments, m.count != layout.count || v.count != layout.count {
+            throw .inconsistent("optimizer moments have \(m.count) and \(v.count) values but the model has \(layout.count)")
+        }
+        var state = inputState
+        state.formatVersion = TrainingState.currentFormatVersion
+        state.checksums = [:]
+        let names = layout.tensors.map { (name: $0.name, shape: $0.shape) }
+
         let target = Checkpoint.trimmingTrailingSlashes(dir)
         let parent = AtomicFile.parent(of: target)
         let pid = getpid()
@@ -68,11 +114,32 @@ extension Checkpoint {
             try AtomicFile.makeDirectories(parent)
             try AtomicFile.removeTree(temporary)  // a leftover of an earlier process with the same pid
             try AtomicFile.makeDirectories(temporary)
-            for (name, bytes) in files {
+            func put(_ name: String, _ bytes: [UInt8]) throws(FileError) {
                 let path = "\(temporary)/\(name)"
                 beforeWriting?(path)
                 try AtomicFile.writeDurably(bytes, to: path)
             }
+            // Tensor files first, each freed once written; state.json last, since it vouches for the others.
+            do {
+                let model = Safetensors.encode(segments: [parameters], layout: names, metadata: ["format": "pt"])
+                state.checksums[Checkpoint.modelFile] = CRC32C.hex(CRC32C.checksum(model))
+                try put(Checkpoint.modelFile, model)
+            }
+            if let (m, v) = moments {
+                let optimizer = Safetensors.encode(
+                    segments: [m, v],
+                    layout: names.map { ("exp_avg." + $0.name, $0.shape) } + names.map { ("exp_avg_sq." + $0.name, $0.shape) },
+                    metadata: ["format": "pt"])
+                state.checksums[Checkpoint.optimizerFile] = CRC32C.hex(CRC32C.checksum(optimizer))
+                try put(Checkpoint.optimizerFile, optimizer)
+            }
+            try put(Checkpoint.configFile, HuggingFaceConfig.encode(config))
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+            guard let json = try? encoder.encode(state) else {
+                throw FileError("encode", "\(temporary)/\(Checkpoint.stateFile)", code: EINVAL)
+            }
+            try put(Checkpoint.stateFile, Array(json) + [0x0A])
             try AtomicFile.syncDirectory(temporary)
             if AtomicFile.exists(target) {
                 try AtomicFile.removeTree(aside)
@@ -95,49 +162,6 @@ extension Checkpoint {
             try? AtomicFile.removeTree(temporary)
             throw .writeFailed(directory: target, error)
         }
-    }
-
-    /// The four files' bytes, in the order they are written (state.json last, since it vouches for the others).
-    private func encodedFiles() throws(CheckpointError) -> [(String, [UInt8])] {
-        do { try config.validate() } catch { throw .inconsistent("cannot write a checkpoint of an invalid model: \(error)") }
-        let layout = ParameterLayout(config)
-        if parameters.count != layout.count {
-            throw .inconsistent("\(parameters.count) parameters given but the model has \(layout.count)")
-        }
-        if state.model != config {
-            throw .inconsistent("the training state's model config \(state.model) differs from the checkpoint's \(config)")
-        }
-        var files: [(String, [UInt8])] = []
-        let names = layout.tensors.map { (name: $0.name, shape: $0.shape) }
-        let model = Safetensors.encode(values: parameters, layout: names, metadata: ["format": "pt"])
-        files.append((Checkpoint.modelFile, model))
-        var state = self.state
-        state.formatVersion = TrainingState.currentFormatVersion
-        state.checksums = [Checkpoint.modelFile: CRC32C.hex(CRC32C.checksum(model))]
-        switch (firstMoment, secondMoment) {
-        case (nil, nil): break
-        case (let m?, let v?):
-            if m.count != layout.count || v.count != layout.count {
-                throw .inconsistent("optimizer moments have \(m.count) and \(v.count) values but the model has \(layout.count)")
-            }
-            let optimizer = Safetensors.encode(
-                values: m + v,
-                layout: names.map { ("exp_avg." + $0.name, $0.shape) } + names.map { ("exp_avg_sq." + $0.name, $0.shape) },
-                metadata: ["format": "pt"])
-            files.append((Checkpoint.optimizerFile, optimizer))
-            state.checksums[Checkpoint.optimizerFile] = CRC32C.hex(CRC32C.checksum(optimizer))
-        default:
-            throw .inconsistent("a checkpoint needs both AdamW moments or neither")
-        }
-        files.append((Checkpoint.configFile, HuggingFaceConfig.encode(config)))
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
-        do {
-            files.append((Checkpoint.stateFile, Array(try encoder.encode(state)) + [0x0A]))
-        } catch {
-            throw .inconsistent("cannot encode the training state: \(error)")
-        }
-        return files
     }
 
     static func trimmingTrailingSlashes(_ path: String) -> String {

@@ -72,11 +72,20 @@ public enum Safetensors {
     public static func encode(
         values: [Float], layout: [(name: String, shape: [Int])], metadata: [String: String] = [:]
     ) -> [UInt8] {
+        values.withUnsafeBufferPointer { encode(segments: [$0], layout: layout, metadata: metadata) }
+    }
+
+    /// Encodes consecutive tensors whose values lie in `segments` back to back (e.g. AdamW's two moments),
+    /// straight from the caller's buffers, so a checkpoint of a live model needs no intermediate copies.
+    public static func encode(
+        segments: [UnsafeBufferPointer<Float>], layout: [(name: String, shape: [Int])], metadata: [String: String] = [:]
+    ) -> [UInt8] {
         let total = layout.reduce(0) { $0 + elementCount($1.shape) }
-        precondition(total == values.count, "layout covers \(total) values but \(values.count) were given")
+        let given = segments.reduce(0) { $0 + $1.count }
+        precondition(total == given, "layout covers \(total) values but \(given) were given")
         var bytes = header(layout, metadata: metadata)
-        bytes.reserveCapacity(bytes.count + 4 * values.count)
-        appendLittleEndian(values, to: &bytes)
+        bytes.reserveCapacity(bytes.count + 4 * given)
+        for segment in segments { appendLittleEndian(segment, to: &bytes) }
         return bytes
     }
 
@@ -142,8 +151,12 @@ public enum Safetensors {
     }
 
     private static func appendLittleEndian(_ values: [Float], to bytes: inout [UInt8]) {
+        values.withUnsafeBufferPointer { appendLittleEndian($0, to: &bytes) }
+    }
+
+    private static func appendLittleEndian(_ values: UnsafeBufferPointer<Float>, to bytes: inout [UInt8]) {
         #if _endian(little)
-        values.withUnsafeBytes { bytes.append(contentsOf: $0) }
+        bytes.append(contentsOf: UnsafeRawBufferPointer(values))
         #else
         for v in values { withUnsafeBytes(of: v.bitPattern.littleEndian) { bytes.append(contentsOf: $0) } }
         #endif

@@ -152,6 +152,8 @@ public final class Trainer {
         let tokensPerStep = Double(h.batchSize * cfg.contextLength)
         let lossScale = Float(1 / tokensPerStep)
         var trainSeconds = 0.0, trainedSteps = 0
+        // The peer leaves its first 10 steps out of its tokens/s (warm-up); so does `steadyTokensPerSecond`.
+        var steadySeconds = 0.0, steadySteps = 0
         var lastLoss = Double.nan
         var lastEval: Double? = nil
         let clock = ContinuousClock()
@@ -173,6 +175,7 @@ public final class Trainer {
             let seconds = Trainer.seconds(clock.now - started)
             trainSeconds += seconds
             trainedSteps += 1
+            if trainedSteps > 10 { steadySeconds += seconds; steadySteps += 1 }
             lastLoss = lossSum / tokensPerStep
             if !lastLoss.isFinite {
                 throw .data("training diverged at step \(step): loss is \(lastLoss); lower the learning rate")
@@ -212,6 +215,7 @@ public final class Trainer {
         return TrainingSummary(
             finalStep: step, steps: h.steps, lastLoss: lastLoss, validationLoss: lastEval,
             tokensPerSecond: trainSeconds > 0 ? Double(trainedSteps) * tokensPerStep / trainSeconds : 0,
+            steadyTokensPerSecond: steadySteps > 0 ? Double(steadySteps) * tokensPerStep / steadySeconds : nil,
             trainingSeconds: trainSeconds, checkpoint: path, memory: ProcessMemory.current())
     }
 
@@ -231,11 +235,10 @@ public final class Trainer {
         let state = TrainingState(
             step: step, hyperparameters: hyperparameters, tokenizer: tokenizer, model: layout.config,
             rngState: rng.state, dataSource: dataSource, spheres: 1)
-        let checkpoint = Checkpoint(
-            config: layout.config, parameters: parameters.array, firstMoment: optimizer.firstMoment.array,
-            secondMoment: optimizer.secondMoment.array, state: state)
         do {
-            try checkpoint.write(to: dir)
+            try Checkpoint.write(
+                to: dir, config: layout.config, state: state, parameters: UnsafeBufferPointer(parameters.buffer),
+                moments: (UnsafeBufferPointer(optimizer.firstMoment.buffer), UnsafeBufferPointer(optimizer.secondMoment.buffer)))
         } catch {
             throw .checkpoint("\(error)")
         }
@@ -267,6 +270,8 @@ public struct TrainingSummary: Sendable {
     public var lastLoss: Double
     public var validationLoss: Double?
     public var tokensPerSecond: Double
+    /// Tokens per second after the first 10 steps of this invocation (the PyTorch peer's definition).
+    public var steadyTokensPerSecond: Double?
     public var trainingSeconds: Double
     public var checkpoint: String
     public var memory: ProcessMemory

@@ -46,6 +46,11 @@ final class ProgressDisplay {
 
     func finish(_ s: TrainingSummary) {
         let v = s.validationLoss.map { fmt($0, 4) } ?? "n/a"
+        defer {
+            // Last line in the PyTorch peer's format, for benchmark scripts.
+            let tps = s.steadyTokensPerSecond ?? s.tokensPerSecond
+            print("tokens_per_s=\(fmt(tps, 1)) val_loss=\(v) peak_rss_mb=\(fmt(Double(s.memory.peakResidentBytes) / 1_048_576, 1))")
+        }
         say("done: step \(s.finalStep)/\(s.steps), validation loss \(v), \(Int(s.tokensPerSecond.rounded())) tokens/s over \(fmt(s.trainingSeconds, 1)) s of training; peak RSS \(s.memory.peakResidentBytes / 1_048_576) MiB, VmSize \(s.memory.virtualBytes / 1_048_576) MiB")
     }
 
