@@ -24,9 +24,10 @@ let package = Package(
         .systemLibrary(
             name: "CJemalloc", path: "Sources/CJemalloc", pkgConfig: "jemalloc",
             providers: [.apt(["libjemalloc-dev"])]),
+        .target(name: "CLLMSystem"),
         .target(name: "CLLMKernels", swiftSettings: kernelFlags),
         .target(name: "CLLMModel", dependencies: ["CLLMKernels"]),
-        .target(name: "CLLMRuntime", dependencies: ["CLLMModel", "CJemalloc"]),
+        .target(name: "CLLMRuntime", dependencies: ["CLLMModel", "CLLMKernels", "CJemalloc", "CLLMSystem"]),
         .executableTarget(
             name: "cllm",
             dependencies: [
@@ -35,7 +36,8 @@ let package = Package(
             ]),
         .testTarget(name: "CLLMModelTests", dependencies: ["CLLMModel", "CLLMKernels"]),
         .testTarget(name: "CLLMRuntimeTests", dependencies: ["CLLMRuntime", "CLLMModel"]),
-        .testTarget(name: "CLLMEndToEndTests", dependencies: ["CLLMModel"]),
+        // "cllm" makes `swift test` build the binary these tests run.
+        .testTarget(name: "CLLMEndToEndTests", dependencies: ["CLLMModel", "cllm"]),
     ],
     swiftLanguageModes: [.v6]
 )

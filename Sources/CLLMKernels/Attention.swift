@@ -2,9 +2,9 @@
 ///
 /// `qkv` is [B·T, 3C] (q, k, v each C wide; head h owns columns h·hs ..< (h+1)·hs of each), as GPT-2's
 /// `c_attn` produces it. Each (batch, head) is a handful of small matrix products, which run through the
-/// same GEMM as the linear layers: computing the full T×T score block and zeroing the masked half costs
-/// twice the arithmetic of a triangular loop but runs several times faster, and masked probabilities are
-/// exact zeros, so they add nothing to any sum.
+/// same GEMM as the linear layers, in row blocks of `block` so that most of the masked upper triangle is
+/// never computed. Masked probabilities are exact zeros, so the part of the triangle that is computed adds
+/// nothing to any sum: the result is the same to the bit whatever the block size.
 public enum Attention {
     public struct Shape: Sendable {
         public let batch, time, channels, heads: Int
@@ -13,6 +13,9 @@ public enum Attention {
         }
         var headSize: Int { channels / heads }
     }
+
+    /// Query rows per GEMM call.
+    static let block = 16
 
     /// Writes the attention output [B·T, C] and the probabilities [B, H, T, T] (zero above the diagonal).
     public static func forward(
@@ -27,13 +30,21 @@ public enum Attention {
             for h in 0..<H {
                 let q = base + h * hs, k = base + C + h * hs, v = base + 2 * C + h * hs
                 let p = probs + (b * H + h) * T * T
-                // S = Q·Kᵀ, then row-wise causal softmax in place.
-                Gemm.multiply(m: T, n: T, k: hs, a: q, lda: C3, b: k, ldb: C3, transB: true, c: p, ldc: T, accumulate: false)
-                for t in 0..<T { softmaxRow(p + t * T, n: t + 1, width: T, scale: scale) }
-                // O = P·V
-                Gemm.multiply(
-                    m: T, n: hs, k: T, a: p, lda: T, b: v, ldb: C3, c: out + b * T * C + h * hs, ldc: C,
-                    accumulate: false)
+                var r0 = 0
+                while r0 < T {
+                    // Rows r0..<r1 see keys 0..<r1 only.
+                    let r1 = min(T, r0 + block), rows = r1 - r0
+                    // S = Q·Kᵀ, then row-wise causal softmax in place.
+                    Gemm.multiply(
+                        m: rows, n: r1, k: hs, a: q + r0 * C3, lda: C3, b: k, ldb: C3, transB: true,
+                        c: p + r0 * T, ldc: T, accumulate: false)
+                    for t in r0..<r1 { softmaxRow(p + t * T, n: t + 1, width: T, scale: scale) }
+                    // O = P·V
+                    Gemm.multiply(
+                        m: rows, n: hs, k: r1, a: p + r0 * T, lda: T, b: v, ldb: C3,
+                        c: out + (b * T + r0) * C + h * hs, ldc: C, accumulate: false)
+                    r0 = r1
+                }
             }
         }
     }
@@ -56,13 +67,32 @@ public enum Attention {
                 let dq = dbase + h * hs, dk = dbase + C + h * hs, dv = dbase + 2 * C + h * hs
                 let dOh = dO + h * hs
                 let p = probs + (b * H + h) * T * T
-                // dP = dO·Vᵀ; dS = P ⊙ (dP − rowsum(P ⊙ dP)) · scale (zero above the diagonal).
-                Gemm.multiply(m: T, n: T, k: hs, a: dOh, lda: C, b: v, ldb: C3, transB: true, c: dS, ldc: T, accumulate: false)
-                for t in 0..<T { softmaxBackwardRow(dS + t * T, p: p + t * T, n: t + 1, width: T, scale: scale) }
-                // dQ = dS·K; dK = dSᵀ·Q; dV = Pᵀ·dO.
-                Gemm.multiply(m: T, n: hs, k: T, a: dS, lda: T, b: k, ldb: C3, c: dq, ldc: C3, accumulate: false)
-                Gemm.multiply(m: T, n: hs, k: T, a: dS, lda: T, transA: true, b: q, ldb: C3, c: dk, ldc: C3, accumulate: false)
-                Gemm.multiply(m: T, n: hs, k: T, a: p, lda: T, transA: true, b: dOh, ldb: C, c: dv, ldc: C3, accumulate: false)
+                var r0 = 0
+                while r0 < T {
+                    let r1 = min(T, r0 + block), rows = r1 - r0
+                    // dP = dO·Vᵀ; dS = P ⊙ (dP − rowsum(P ⊙ dP)) · scale (zero above the diagonal).
+                    Gemm.multiply(
+                        m: rows, n: r1, k: hs, a: dOh + r0 * C, lda: C, b: v, ldb: C3, transB: true,
+                        c: dS + r0 * T, ldc: T, accumulate: false)
+                    for t in r0..<r1 { softmaxBackwardRow(dS + t * T, p: p + t * T, n: t + 1, width: T, scale: scale) }
+                    // dQ = dS·K over keys 0..<r1.
+                    Gemm.multiply(
+                        m: rows, n: hs, k: r1, a: dS + r0 * T, lda: T, b: k, ldb: C3, c: dq + r0 * C3, ldc: C3,
+                        accumulate: false)
+                    r0 = r1
+                }
+                r0 = 0
+                while r0 < T {
+                    // Keys r0..<r1 are seen by queries r0..<T only: dK = dSᵀ·Q; dV = Pᵀ·dO.
+                    let r1 = min(T, r0 + block), rows = r1 - r0
+                    Gemm.multiply(
+                        m: rows, n: hs, k: T - r0, a: dS + r0 * T + r0, lda: T, transA: true, b: q + r0 * C3, ldb: C3,
+                        c: dk + r0 * C3, ldc: C3, accumulate: false)
+                    Gemm.multiply(
+                        m: rows, n: hs, k: T - r0, a: p + r0 * T + r0, lda: T, transA: true, b: dOh + r0 * C, ldb: C,
+                        c: dv + r0 * C3, ldc: C3, accumulate: false)
+                    r0 = r1
+                }
             }
         }
     }

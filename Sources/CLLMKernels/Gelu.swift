@@ -3,30 +3,48 @@ public enum Gelu {
     static let k0: Float = 0.797_884_56  // √(2/π)
     static let k1: Float = 0.044_715
 
-    public static func forward(out: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>, count: Int) {
+    /// Writes GELU(x) into `out` and, when given, tanh(u) into `tanhOut`, which the backward then uses
+    /// instead of evaluating tanh again.
+    public static func forward(
+        out: UnsafeMutablePointer<Float>, tanhOut: UnsafeMutablePointer<Float>?, x: UnsafePointer<Float>, count: Int
+    ) {
         let n8 = count & ~7
         var i = 0
         while i < n8 {
             let v = load8(x + i)
-            let u = Vec8(repeating: k0) * (v + Vec8(repeating: k1) * v * v * v)
-            store8(0.5 * v * (1 + tanh8(u)), out + i)
+            let t = tanh8(Vec8(repeating: k0) * (v + Vec8(repeating: k1) * v * v * v))
+            if let tanhOut { store8(t, tanhOut + i) }
+            store8(0.5 * v * (1 + t), out + i)
             i += 8
         }
         while i < count {
             let v = x[i]
-            out[i] = 0.5 * v * (1 + tanh1(k0 * (v + k1 * v * v * v)))
+            let t = tanh1(k0 * (v + k1 * v * v * v))
+            tanhOut?[i] = t
+            out[i] = 0.5 * v * (1 + t)
             i += 1
         }
     }
 
-    /// Overwrites `dx` with d/dx applied to `dout` (they may alias).
-    public static func backward(dx: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, x: UnsafePointer<Float>, count: Int) {
+    /// GELU(x) again from x and the saved tanh, bit-identical to what `forward` wrote.
+    public static func recompute(out: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>, tanh: UnsafePointer<Float>, count: Int) {
+        let n8 = count & ~7
+        var i = 0
+        while i < n8 { let v = load8(x + i); store8(0.5 * v * (1 + load8(tanh + i)), out + i); i += 8 }
+        while i < count { out[i] = 0.5 * x[i] * (1 + tanh[i]); i += 1 }
+    }
+
+    /// Overwrites `dx` with d/dx applied to `dout` (they may alias), from x and the forward's tanh.
+    public static func backward(
+        dx: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, x: UnsafePointer<Float>, tanh: UnsafePointer<Float>,
+        count: Int
+    ) {
         let n8 = count & ~7
         var i = 0
         while i < n8 {
             let v = load8(x + i)
             let v2 = v * v
-            let t = tanh8(Vec8(repeating: k0) * (v + Vec8(repeating: k1) * v2 * v))
+            let t = load8(tanh + i)
             let du = Vec8(repeating: k0) * (1 + Vec8(repeating: 3 * k1) * v2)
             let g = 0.5 * (1 + t) + 0.5 * v * (1 - t * t) * du
             store8(g * load8(dout + i), dx + i)
@@ -34,7 +52,7 @@ public enum Gelu {
         }
         while i < count {
             let v = x[i]
-            let t = tanh1(k0 * (v + k1 * v * v * v))
+            let t = tanh[i]
             let du = k0 * (1 + 3 * k1 * v * v)
             dx[i] = (0.5 * (1 + t) + 0.5 * v * (1 - t * t) * du) * dout[i]
             i += 1

@@ -14,7 +14,9 @@ public final class Activations {
     let targets: UnsafeMutablePointer<Int32>
     /// Residual stream entering each layer, plus the final one: (layers + 1) × N×C.
     let residual: FloatBuffer
-    let ln1Out, ln1Mean, ln1Rstd, qkv, probs, attOut, residual2, ln2Out, ln2Mean, ln2Rstd, fcPre, fcAct: FloatBuffer
+    let ln1Out, ln1Mean, ln1Rstd, qkv, probs, attOut, residual2, ln2Out, ln2Mean, ln2Rstd, fcPre, fcTanh: FloatBuffer
+    /// GELU output of the layer being computed (one layer: the backward rebuilds it from fcPre and fcTanh).
+    let fcAct: FloatBuffer
     let finalOut, finalMean, finalRstd, logits: FloatBuffer
     // Gradient scratch, one layer deep.
     let dResidual, dLn, dQkv, dAttOut, dFc: FloatBuffer
@@ -48,7 +50,7 @@ public final class Activations {
         attOut = buf(l * n * c)
         residual2 = buf(l * n * c)
         ln2Out = buf(l * n * c); ln2Mean = buf(l * n); ln2Rstd = buf(l * n)
-        fcPre = buf(l * n * h); fcAct = buf(l * n * h)
+        fcPre = buf(l * n * h); fcTanh = buf(l * n * h); fcAct = buf(n * h)
         finalOut = buf(n * c); finalMean = buf(n); finalRstd = buf(n)
         logits = buf(n * paddedVocab)
         dResidual = buf(g * n * c); dLn = buf(g * n * c); dQkv = buf(g * n * 3 * c); dAttOut = buf(g * n * c)
@@ -66,7 +68,7 @@ public final class Activations {
         let l = forBackward ? config.layers : 1
         let vp = (config.vocabSize + 15) & ~15
         let perLayer = 7 * n * c + 4 * n + batch * config.heads * time * time + 2 * n * h
-        let final = n * c + 2 * n + n * vp
+        let final = n * c + 2 * n + n * vp + n * h
         let scratch = forBackward ? 6 * n * c + n * h : 0
         let residual = (forBackward ? l + 1 : 2) * n * c
         return (residual + l * perLayer + final + scratch) * 4 + 2 * n * 4
@@ -79,7 +81,7 @@ public final class Activations {
 
     /// Floats actually allocated (checks `bytes(…)` in tests).
     var allocatedFloats: Int {
-        [residual, ln1Out, ln1Mean, ln1Rstd, qkv, probs, attOut, residual2, ln2Out, ln2Mean, ln2Rstd, fcPre, fcAct,
+        [residual, ln1Out, ln1Mean, ln1Rstd, qkv, probs, attOut, residual2, ln2Out, ln2Mean, ln2Rstd, fcPre, fcTanh, fcAct,
          finalOut, finalMean, finalRstd, logits, dResidual, dLn, dQkv, dAttOut, dFc].reduce(0) { $0 + $1.count }
     }
 

@@ -37,7 +37,8 @@ public enum GPT {
             let r2 = act.residual2.pointer + k * N * C
             let ln2 = act.ln2Out.pointer + k * N * C
             let fcPre = act.fcPre.pointer + k * N * H4
-            let fcAct = act.fcAct.pointer + k * N * H4
+            let fcTanh = act.fcTanh.pointer + k * N * H4
+            let fcAct = act.fcAct.pointer
             let xNext = act.residual.pointer + act.residualSlot(l + 1) * N * C
 
             LayerNorm.forward(
@@ -50,7 +51,7 @@ public enum GPT {
                 out: ln2, mean: act.ln2Mean.pointer + k * N, rstd: act.ln2Rstd.pointer + k * N,
                 x: r2, weight: P + w.ln2Weight, bias: P + w.ln2Bias, rows: N, c: C)
             linear(out: fcPre, x: ln2, weight: P + w.fcWeight, bias: P + w.fcBias, residual: nil, rows: N, inC: C, outC: H4)
-            Gelu.forward(out: fcAct, x: fcPre, count: N * H4)
+            Gelu.forward(out: fcAct, tanhOut: act.forBackward ? fcTanh : nil, x: fcPre, count: N * H4)
             linear(out: xNext, x: fcAct, weight: P + w.fcProjWeight, bias: P + w.fcProjBias, residual: r2, rows: N, inC: H4, outC: C)
         }
 
@@ -123,14 +124,16 @@ public enum GPT {
             let r2 = act.residual2.pointer + l * N * C
             let ln2 = act.ln2Out.pointer + l * N * C
             let fcPre = act.fcPre.pointer + l * N * H4
-            let fcAct = act.fcAct.pointer + l * N * H4
+            let fcTanh = act.fcTanh.pointer + l * N * H4
+            let fcAct = act.fcAct.pointer
             let dFc = act.dFc.pointer, dLn = act.dLn.pointer, dQkv = act.dQkv.pointer, dAtt = act.dAttOut.pointer
 
             // MLP output projection; dx currently holds d(x_{l+1}), which is also d(r2) through the skip.
+            Gelu.recompute(out: fcAct, x: fcPre, tanh: fcTanh, count: N * H4)
             linearBackward(
                 dx: dFc, dWeight: G + w.fcProjWeight, dBias: G + w.fcProjBias, dout: dx, x: fcAct,
                 weight: P + w.fcProjWeight, rows: N, inC: H4, outC: C)
-            Gelu.backward(dx: dFc, dout: dFc, x: fcPre, count: N * H4)
+            Gelu.backward(dx: dFc, dout: dFc, x: fcPre, tanh: fcTanh, count: N * H4)
             linearBackward(
                 dx: dLn, dWeight: G + w.fcWeight, dBias: G + w.fcBias, dout: dFc, x: ln2,
                 weight: P + w.fcWeight, rows: N, inC: C, outC: H4)

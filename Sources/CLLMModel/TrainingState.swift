@@ -15,6 +15,8 @@ public struct TrainingState: Codable, Equatable, Sendable {
     public var rngState: [UInt64]
     /// Where the training text came from (a path or a corpus name), to refuse resuming on other data.
     public var dataSource: String
+    /// "<bytes>:<CRC-32C>" of the corpus text, so `--resume` refuses other data however it is named.
+    public var dataFingerprint: String?
     /// Spheres (data-parallel workers) the run used; 1 for older checkpoints that did not record it.
     public var spheres: Int
     /// CRC-32C (8 hex digits) of each tensor file, keyed by file name. `Checkpoint.write` fills it.
@@ -36,7 +38,7 @@ public struct TrainingState: Codable, Equatable, Sendable {
     }
 
     private enum CodingKeys: String, CodingKey {
-        case formatVersion, step, hyperparameters, tokenizer, model, rngState, dataSource, spheres, checksums
+        case formatVersion, step, hyperparameters, tokenizer, model, rngState, dataSource, dataFingerprint, spheres, checksums
     }
 
     public init(from decoder: any Decoder) throws {
@@ -48,6 +50,7 @@ public struct TrainingState: Codable, Equatable, Sendable {
         model = try c.decode(ModelConfig.self, forKey: .model)
         rngState = try c.decode([UInt64].self, forKey: .rngState)
         dataSource = try c.decode(String.self, forKey: .dataSource)
+        dataFingerprint = try c.decodeIfPresent(String.self, forKey: .dataFingerprint)
         spheres = try c.decodeIfPresent(Int.self, forKey: .spheres) ?? 1
         checksums = try c.decodeIfPresent([String: String].self, forKey: .checksums) ?? [:]
     }

@@ -9,8 +9,8 @@ final class MetricsLog {
     private let file: UnsafeMutablePointer<FILE>
     private let encoder: JSONEncoder
 
-    init(path: String) throws(RuntimeError) {
-        guard let f = fopen(path, "a") else {
+    init(path: String, append: Bool) throws(RuntimeError) {
+        guard let f = fopen(path, append ? "a" : "w") else {
             throw .output("cannot open \(path) for writing: \(String(cString: strerror(errno)))")
         }
         file = f

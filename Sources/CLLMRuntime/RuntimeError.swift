@@ -5,6 +5,7 @@ public enum RuntimeError: Error, Equatable, CustomStringConvertible {
     case data(String)
     case output(String)
     case checkpoint(String)
+    case thread(String)
 
     public var description: String {
         switch self {
@@ -13,6 +14,7 @@ public enum RuntimeError: Error, Equatable, CustomStringConvertible {
         case .data(let s): s
         case .output(let s): s
         case .checkpoint(let s): s
+        case .thread(let s): s
         }
     }
 }

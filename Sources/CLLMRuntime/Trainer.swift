@@ -16,6 +16,8 @@ public final class Trainer {
     public let plan: BatchPlan
     public let hyperparameters: Hyperparameters
     public let dataSource: String
+    /// Size and CRC-32C of the corpus text, checked on resume.
+    public let dataFingerprint: String
     public let parameters: FloatBuffer
     public private(set) var step: Int
     let corpusFiles: Int
@@ -70,7 +72,14 @@ public final class Trainer {
             }
             throw .data("\(error)")
         }
-        dataSource = source
+        // Recorded absolute, so eval and resume find it from any working directory.
+        dataSource = Trainer.absolutePath(source)
+        var crc = CRC32C()
+        corpus.text.utf8.withContiguousStorageIfAvailable { crc.update(UnsafeRawBufferPointer($0)) }
+        dataFingerprint = "\(corpus.byteCount):\(crc.hex)"
+        if let recorded = restored?.state.dataFingerprint, recorded != dataFingerprint {
+            throw .data("cannot resume on \(source): it is not the corpus this run was trained on (\(restored?.state.dataSource ?? "?"); fingerprint \(recorded), this corpus \(dataFingerprint))")
+        }
         corpusFiles = corpus.files.count
         skippedFiles = corpus.skipped.map { "\($0)" }
         let tokenizer = restored?.state.tokenizer ?? Tokenizer(kind: options.tokenizer, corpus: corpus.text)
@@ -138,7 +147,8 @@ public final class Trainer {
     /// Runs from the current step to the end (or to `stopAfter`), reporting to `observer`.
     public func run(observer: (TrainingEvent) -> Void = { _ in }) throws(RuntimeError) -> TrainingSummary {
         let out = options.outputDirectory
-        let metrics = try MetricsLog(path: out + "/metrics.jsonl")
+        // A fresh run starts a fresh log; a resumed one appends to its own.
+        let metrics = try MetricsLog(path: out + "/metrics.jsonl", append: resumedFrom != nil)
         let h = hyperparameters
         let cfg = layout.config
         for (path, reason) in skippedCheckpoints { observer(.skippedCheckpoint(path: path, reason: reason)) }
@@ -232,9 +242,10 @@ public final class Trainer {
         let dir = Checkpoint.directory(in: options.outputDirectory, step: step)
         var rng = RandomSource(seed: RandomSource.mix(hyperparameters.seed, UInt64(step)))
         _ = rng.next()
-        let state = TrainingState(
+        var state = TrainingState(
             step: step, hyperparameters: hyperparameters, tokenizer: tokenizer, model: layout.config,
             rngState: rng.state, dataSource: dataSource, spheres: 1)
+        state.dataFingerprint = dataFingerprint
         do {
             try Checkpoint.write(
                 to: dir, config: layout.config, state: state, parameters: UnsafeBufferPointer(parameters.buffer),
@@ -251,6 +262,13 @@ public final class Trainer {
         let ids = Generation(temperature: temperature, topK: 40, seed: seed).generate(
             parameters: parameters.pointer, layout: layout, prompt: prompt, count: length)
         return tokenizer.decode(ids)
+    }
+
+    static func absolutePath(_ path: String) -> String {
+        if path.hasPrefix("/") { return path }
+        guard let resolved = realpath(path, nil) else { return path }
+        defer { free(resolved) }
+        return String(cString: resolved)
     }
 
     static func copy(_ values: [Float], into buffer: FloatBuffer) {

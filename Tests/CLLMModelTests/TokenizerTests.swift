@@ -11,7 +11,13 @@ import Foundation
 import Testing
 @testable import CLLMModel
 
-let tinyShakespearePath = "/work/shared/data/tinyshakespeare.txt"
+/// The shared corpus sits beside the repository (`../shared/data/`), in CI as in development.
+let tinyShakespearePath: String = {
+    var dir = "\(#filePath)"
+    for _ in 0..<3 { if let i = dir.lastIndex(of: "/") { dir = String(dir[..<i]) } }  // package root
+    let candidates = [dir + "/../shared/data/tinyshakespeare.txt", "/work/shared/data/tinyshakespeare.txt"]
+    return candidates.first { access($0, R_OK) == 0 } ?? candidates[0]
+}()
 let tinyShakespeareAvailable = access(tinyShakespearePath, R_OK) == 0
 
 @Suite struct TokenizerTests {
