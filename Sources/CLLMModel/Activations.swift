@@ -90,6 +90,9 @@ public final class Activations {
     /// Next-token targets, same shape.
     public var labels: UnsafeMutableBufferPointer<Int32> { UnsafeMutableBufferPointer(start: targets, count: batch * time) }
 
+    /// Start of logits row `r` (rows are `paddedVocab` apart).
+    public func logitsRowPointer(_ r: Int) -> UnsafePointer<Float> { UnsafePointer(logits.pointer + r * paddedVocab) }
+
     /// Logits of row `r` (of batch·time rows), `vocabSize` wide, valid after a forward pass.
     public func logitsRow(_ r: Int) -> UnsafeBufferPointer<Float> {
         UnsafeBufferPointer(start: logits.pointer + r * paddedVocab, count: config.vocabSize)

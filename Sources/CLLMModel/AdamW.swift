@@ -39,14 +39,25 @@ public final class AdamW {
     public func apply(
         _ update: Update, parameters: UnsafeMutablePointer<Float>, gradients: UnsafePointer<Float>, range: Range<Int>
     ) {
+        AdamW.apply(
+            update, layout: layout, parameters: parameters, gradients: gradients, firstMoment: firstMoment.pointer,
+            secondMoment: secondMoment.pointer, range: range)
+    }
+
+    /// The same update on explicit buffers: what a sphere runs on the shards it owns.
+    public static func apply(
+        _ update: Update, layout: ParameterLayout, parameters: UnsafeMutablePointer<Float>,
+        gradients: UnsafePointer<Float>, firstMoment: UnsafeMutablePointer<Float>,
+        secondMoment: UnsafeMutablePointer<Float>, range: Range<Int>
+    ) {
         for tensor in layout.tensors {
             let lo = max(range.lowerBound, tensor.offset), hi = min(range.upperBound, tensor.offset + tensor.count)
             if lo >= hi { continue }
             var k = update.kernel
             k.weightDecay = tensor.decays ? update.weightDecay : 0
             AdamWKernel.update(
-                params: parameters + lo, grads: gradients + lo, m: firstMoment.pointer + lo,
-                v: secondMoment.pointer + lo, count: hi - lo, step: k)
+                params: parameters + lo, grads: gradients + lo, m: firstMoment + lo,
+                v: secondMoment + lo, count: hi - lo, step: k)
         }
     }
 

@@ -91,20 +91,29 @@ public enum AtomicFile {
 
     /// Creates or truncates `path`, writes all bytes, and fsyncs before closing.
     public static func writeDurably(_ bytes: [UInt8], to path: String) throws(FileError) {
+        let result = bytes.withUnsafeBytes { buffer in
+            Result { () throws(FileError) in try writeDurably(chunks: [buffer], to: path) }
+        }
+        try result.get()
+    }
+
+    /// Same, for data that lives in several buffers (a header and a tensor straight from memory), so no
+    /// contiguous copy of the whole file is ever made.
+    public static func writeDurably(chunks: [UnsafeRawBufferPointer], to path: String) throws(FileError) {
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         if fd < 0 { throw FileError("open for writing", path, code: errno) }
-        var written = 0
-        while written < bytes.count {
-            let n = bytes.withUnsafeBytes { buffer in
-                systemWrite(fd, UnsafeRawBufferPointer(rebasing: buffer[written...]))
+        for chunk in chunks {
+            var written = 0
+            while written < chunk.count {
+                let n = systemWrite(fd, UnsafeRawBufferPointer(rebasing: chunk[written...]))
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    let code = errno
+                    close(fd)
+                    throw FileError("write", path, code: code)
+                }
+                written += n
             }
-            if n < 0 {
-                if errno == EINTR { continue }
-                let code = errno
-                close(fd)
-                throw FileError("write", path, code: code)
-            }
-            written += n
         }
         if fsync(fd) != 0 {
             let code = errno

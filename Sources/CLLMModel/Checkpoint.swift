@@ -119,19 +119,37 @@ extension Checkpoint {
                 beforeWriting?(path)
                 try AtomicFile.writeDurably(bytes, to: path)
             }
-            // Tensor files first, each freed once written; state.json last, since it vouches for the others.
-            do {
-                let model = Safetensors.encode(segments: [parameters], layout: names, metadata: ["format": "pt"])
-                state.checksums[Checkpoint.modelFile] = CRC32C.hex(CRC32C.checksum(model))
-                try put(Checkpoint.modelFile, model)
+            /// A safetensors file written from the header and the live tensors, checksummed on the way.
+            func putTensors(
+                _ name: String, layout: [(name: String, shape: [Int])], _ segments: [UnsafeBufferPointer<Float>]
+            ) throws(FileError) {
+                #if _endian(little)
+                let header = Safetensors.header(layout, metadata: ["format": "pt"])
+                let path = "\(temporary)/\(name)"
+                beforeWriting?(path)
+                let result = header.withUnsafeBytes { h in
+                    let chunks = [h] + segments.map { UnsafeRawBufferPointer($0) }
+                    var crc = CRC32C()
+                    for c in chunks { crc.update(c) }
+                    return Result { () throws(FileError) in
+                        try AtomicFile.writeDurably(chunks: chunks, to: path)
+                        return crc.hex
+                    }
+                }
+                state.checksums[name] = try result.get()
+                #else
+                let bytes = Safetensors.encode(segments: segments, layout: layout, metadata: ["format": "pt"])
+                state.checksums[name] = CRC32C.hex(CRC32C.checksum(bytes))
+                try put(name, bytes)
+                #endif
             }
+            // Tensor files first; state.json last, since it vouches for the others.
+            try putTensors(Checkpoint.modelFile, layout: names, [parameters])
             if let (m, v) = moments {
-                let optimizer = Safetensors.encode(
-                    segments: [m, v],
+                try putTensors(
+                    Checkpoint.optimizerFile,
                     layout: names.map { ("exp_avg." + $0.name, $0.shape) } + names.map { ("exp_avg_sq." + $0.name, $0.shape) },
-                    metadata: ["format": "pt"])
-                state.checksums[Checkpoint.optimizerFile] = CRC32C.hex(CRC32C.checksum(optimizer))
-                try put(Checkpoint.optimizerFile, optimizer)
+                    [m, v])
             }
             try put(Checkpoint.configFile, HuggingFaceConfig.encode(config))
             let encoder = JSONEncoder()

@@ -96,7 +96,7 @@ public enum Safetensors {
     /// Length prefix plus compact JSON: `__metadata__` first (as the reference writer does), its keys
     /// sorted, then the tensors in the given order; padded with spaces to a multiple of 8 so the data
     /// section starts aligned.
-    private static func header(_ layout: [(name: String, shape: [Int])], metadata: [String: String]) -> [UInt8] {
+    static func header(_ layout: [(name: String, shape: [Int])], metadata: [String: String]) -> [UInt8] {
         var json = "{"
         var first = true
         if !metadata.isEmpty {

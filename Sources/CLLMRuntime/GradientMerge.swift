@@ -58,7 +58,9 @@ public enum GradientMerge {
         precondition(!sources.isEmpty, "a merge needs at least one gradient")
         let n = range.count
         let out = merged.pointer + range.lowerBound
-        out.update(from: sources[0].pointer + range.lowerBound, count: n)
+        if sources[0].pointer != merged.pointer {  // one sphere: its buffer is the merged gradient
+            out.update(from: sources[0].pointer + range.lowerBound, count: n)
+        }
         for s in sources.dropFirst() {
             Elementwise.add(out, s.pointer + range.lowerBound, count: n)
         }

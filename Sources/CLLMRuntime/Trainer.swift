@@ -18,16 +18,13 @@ public final class Trainer {
     public let dataSource: String
     /// Size and CRC-32C of the corpus text, checked on resume.
     public let dataFingerprint: String
-    public let parameters: FloatBuffer
     public private(set) var step: Int
+    /// Node Zero, the spheres and their threads.
+    public let runtime: SphereRuntime
     let corpusFiles: Int
     let skippedFiles: [String]
     let resumedFrom: String?
     let skippedCheckpoints: [(String, String)]
-    let gradients: FloatBuffer
-    let optimizer: AdamW
-    let activations: Activations
-    let arena: JemallocArena
 
     public init(options: TrainingOptions) throws(RuntimeError) {
         try options.validate()
@@ -104,24 +101,34 @@ public final class Trainer {
         // The output folder must be writable before any work starts.
         try Trainer.prepareOutput(out)
 
-        // Buffers: one sphere, its own arena.
-        arena = try JemallocArena.create()
-        parameters = FloatBuffer(count: layout.count, allocator: arena)
-        gradients = FloatBuffer(count: layout.count, allocator: arena)
-        optimizer = AdamW(layout: layout, allocator: arena)
-        activations = Activations(
-            config: config, batch: hyperparameters.batchSize, time: config.contextLength, allocator: arena)
-        if let r = restored {
-            Trainer.copy(r.parameters, into: parameters)
-            if let m = r.firstMoment { Trainer.copy(m, into: optimizer.firstMoment) }
-            if let v = r.secondMoment { Trainer.copy(v, into: optimizer.secondMoment) }
-            optimizer.step = r.state.step
-            step = r.state.step
-        } else {
-            Initialization.initialize(parameters.pointer, layout: ParameterLayout(config), seed: hyperparameters.seed)
-            step = 0
+        // The runtime: threads, arenas, spheres and their buffers.
+        var runtimeConfig = options.runtime
+        if restored != nil && options.runtime.spheres != 1 && hyperparameters.batchSize % options.runtime.spheres != 0 {
+            throw .invalidOption("the resumed run's batch of \(hyperparameters.batchSize) cannot be split across \(options.runtime.spheres) spheres")
         }
+        runtimeConfig.spheres = options.runtime.spheres
+        runtime = try SphereRuntime(configuration: runtimeConfig, layout: layout, batchSize: hyperparameters.batchSize)
+        self.restored = restored
+        step = restored?.state.step ?? 0
     }
+
+    /// The checkpoint to continue from, consumed by `prepare()`.
+    private var restored: Checkpoint?
+
+    /// Loads the starting weights into Node Zero: the checkpoint's, or a fresh initialisation.
+    private func prepare() async {
+        if let r = restored {
+            await runtime.nodeZero.restore(
+                parameters: r.parameters, firstMoment: r.firstMoment ?? [], secondMoment: r.secondMoment ?? [],
+                step: r.state.step)
+            restored = nil
+        } else if step == 0 {
+            await runtime.nodeZero.initialize(seed: hyperparameters.seed)
+        }
+        Jemalloc.purgeAll()
+    }
+
+    deinit { runtime.shutdown() }
 
     /// Creates the run folder (and parents) and proves it writable with a probe file.
     static func prepareOutput(_ dir: String) throws(RuntimeError) {
@@ -145,7 +152,8 @@ public final class Trainer {
     }
 
     /// Runs from the current step to the end (or to `stopAfter`), reporting to `observer`.
-    public func run(observer: (TrainingEvent) -> Void = { _ in }) throws(RuntimeError) -> TrainingSummary {
+    public func run(observer: (TrainingEvent) -> Void = { _ in }) async throws(RuntimeError) -> TrainingSummary {
+        await prepare()
         let out = options.outputDirectory
         // A fresh run starts a fresh log; a resumed one appends to its own.
         let metrics = try MetricsLog(path: out + "/metrics.jsonl", append: resumedFrom != nil)
@@ -160,7 +168,6 @@ public final class Trainer {
 
         let last = min(h.steps, options.stopAfter ?? h.steps)
         let tokensPerStep = Double(h.batchSize * cfg.contextLength)
-        let lossScale = Float(1 / tokensPerStep)
         var trainSeconds = 0.0, trainedSteps = 0
         // The peer leaves its first 10 steps out of its tokens/s (warm-up); so does `steadyTokensPerSecond`.
         var steadySeconds = 0.0, steadySteps = 0
@@ -170,23 +177,14 @@ public final class Trainer {
         while step < last {
             let started = clock.now
             let lr = h.learningRate(at: step)
-            plan.fill(
-                step: step, sequences: 0..<h.batchSize, from: dataset.train,
-                inputs: activations.inputs.baseAddress!, targets: activations.labels.baseAddress!)
-            let lossSum = GPT.forwardBackward(
-                parameters: parameters.pointer, gradients: gradients.pointer, layout: layout,
-                activations: activations, lossScale: lossScale)
-            let norm = Elementwise.sumOfSquares(gradients.pointer, count: layout.count).squareRoot()
-            let update = optimizer.nextUpdate(
-                hyperparameters: h, learningRate: lr, gradientScale: AdamW.clipScale(norm: norm, clip: h.gradientClip))
-            optimizer.apply(update, parameters: parameters.pointer, gradients: gradients.pointer, range: 0..<layout.count)
-            optimizer.step += 1
+            let outcome = await runtime.nodeZero.step(step, plan: plan, train: dataset.train, hyperparameters: h)
+            let norm = outcome.gradientNorm
             step += 1
             let seconds = Trainer.seconds(clock.now - started)
             trainSeconds += seconds
             trainedSteps += 1
             if trainedSteps > 10 { steadySeconds += seconds; steadySteps += 1 }
-            lastLoss = lossSum / tokensPerStep
+            lastLoss = outcome.loss
             if !lastLoss.isFinite {
                 throw .data("training diverged at step \(step): loss is \(lastLoss); lower the learning rate")
             }
@@ -198,29 +196,35 @@ public final class Trainer {
             metrics.write("step", m)
             if step % options.logInterval == 0 || step == last { observer(.step(m)) }
 
+            if options.statusInterval > 0 && step % options.statusInterval == 0 {
+                metrics.write("spheres", SpheresRecord(step: step, spheres: runtime.status(), nodeZero: runtime.nodeZeroStatus()))
+            }
             if options.evalInterval > 0 && step % options.evalInterval == 0 && step < h.steps {
-                let v = validationLoss()
+                let v = await validationLoss()
                 lastEval = v
                 metrics.write("eval", EvalRecord(step: step, validationLoss: v))
                 observer(.evaluated(step: step, validationLoss: v))
             }
             if options.checkpointInterval > 0 && step % options.checkpointInterval == 0 && step < last {
-                let path = try saveCheckpoint()
+                let path = try await saveCheckpoint()
                 metrics.write("checkpoint", CheckpointRecord(step: step, path: path))
                 observer(.checkpointed(step: step, path: path))
             }
         }
         if step == h.steps || lastEval == nil {
-            let v = validationLoss()
+            let v = await validationLoss()
             lastEval = v
             metrics.write("eval", EvalRecord(step: step, validationLoss: v))
             observer(.evaluated(step: step, validationLoss: v))
         }
-        let path = try saveCheckpoint()
+        let path = try await saveCheckpoint()
         metrics.write("checkpoint", CheckpointRecord(step: step, path: path))
         observer(.checkpointed(step: step, path: path))
+        let spheres = runtime.status()
+        metrics.write("spheres", SpheresRecord(step: step, spheres: spheres, nodeZero: runtime.nodeZeroStatus()))
+        observer(.spheres(spheres, nodeZero: runtime.nodeZeroStatus()))
         if options.sampleLength > 0 {
-            observer(.sample(sample(length: options.sampleLength)))
+            observer(.sample(await sample(length: options.sampleLength)))
         }
         return TrainingSummary(
             finalStep: step, steps: h.steps, lastLoss: lastLoss, validationLoss: lastEval,
@@ -229,38 +233,38 @@ public final class Trainer {
             trainingSeconds: trainSeconds, checkpoint: path, memory: ProcessMemory.current())
     }
 
-    /// Mean cross-entropy over the whole validation split.
-    public func validationLoss() -> Double {
-        Evaluation.validationLoss(
-            parameters: parameters.pointer, layout: layout, validation: dataset.validation,
-            activations: activations, allocator: arena)
+    /// Mean cross-entropy over the whole validation split (windows shared among the spheres).
+    public func validationLoss() async -> Double {
+        await runtime.nodeZero.validationLoss(validation: dataset.validation)
     }
 
     /// Writes the current state as `checkpoints/step-N` atomically and returns its path.
     @discardableResult
-    public func saveCheckpoint() throws(RuntimeError) -> String {
+    public func saveCheckpoint() async throws(RuntimeError) -> String {
         let dir = Checkpoint.directory(in: options.outputDirectory, step: step)
         var rng = RandomSource(seed: RandomSource.mix(hyperparameters.seed, UInt64(step)))
         _ = rng.next()
         var state = TrainingState(
             step: step, hyperparameters: hyperparameters, tokenizer: tokenizer, model: layout.config,
-            rngState: rng.state, dataSource: dataSource, spheres: 1)
+            rngState: rng.state, dataSource: dataSource, spheres: options.runtime.spheres)
         state.dataFingerprint = dataFingerprint
         do {
-            try Checkpoint.write(
-                to: dir, config: layout.config, state: state, parameters: UnsafeBufferPointer(parameters.buffer),
-                moments: (UnsafeBufferPointer(optimizer.firstMoment.buffer), UnsafeBufferPointer(optimizer.secondMoment.buffer)))
+            try await runtime.nodeZero.writeCheckpoint(to: dir, state: state)
         } catch {
             throw .checkpoint("\(error)")
         }
+        Jemalloc.purgeAll()
         return dir
     }
 
     /// Sample text from the model as it stands.
-    public func sample(length: Int, temperature: Double = 0.8, seed: UInt64 = 1) -> String {
+    public func sample(length: Int, temperature: Double = 0.8, seed: UInt64 = 1) async -> String {
         let prompt: [Int32] = (try? tokenizer.encode("\n")) ?? [0]
-        let ids = Generation(temperature: temperature, topK: 40, seed: seed).generate(
-            parameters: parameters.pointer, layout: layout, prompt: prompt, count: length)
+        let weights = await runtime.nodeZero.weights()
+        let ids = weights.withUnsafeBufferPointer {
+            Generation(temperature: temperature, topK: 40, seed: seed).generate(
+                parameters: $0.baseAddress!, layout: layout, prompt: prompt, count: length)
+        }
         return tokenizer.decode(ids)
     }
 
@@ -298,6 +302,12 @@ public struct TrainingSummary: Sendable {
 struct EvalRecord: Encodable {
     let step: Int
     let validationLoss: Double
+}
+
+struct SpheresRecord: Encodable {
+    let step: Int
+    let spheres: [SphereStatus]
+    let nodeZero: SphereStatus
 }
 
 struct CheckpointRecord: Encodable {

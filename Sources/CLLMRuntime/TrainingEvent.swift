@@ -8,6 +8,8 @@ public enum TrainingEvent: Sendable {
     case checkpointed(step: Int, path: String)
     case skippedCheckpoint(path: String, reason: String)
     case sample(String)
+    /// Per-sphere status at the end of the run (Node Zero separately).
+    case spheres([SphereStatus], nodeZero: SphereStatus)
 }
 
 /// The run as it was set up: shown once at the start.

@@ -24,6 +24,11 @@ public struct TrainingOptions: Sendable {
     public var stopAfter: Int? = nil
     /// Characters of sample text generated at the end (0: none).
     public var sampleLength = 200
+    /// Spheres, threads, stacks and hierarchy of the data-parallel runtime.
+    public var runtime = RuntimeConfiguration()
+    /// Write each sphere's status (state, work done, arena bytes, stack high-water) to metrics.jsonl
+    /// every this many steps (0: only at the end).
+    public var statusInterval = 0
 
     /// Debian's `fortunes` package: real English text any Debian machine can install.
     public static let defaultCorpus = "/usr/share/games/fortunes"
@@ -55,5 +60,7 @@ public struct TrainingOptions: Sendable {
         if let s = stopAfter, s <= 0 { throw .invalidOption("stop-after must be positive, got \(s)") }
         if sampleLength < 0 { throw .invalidOption("sample length must not be negative, got \(sampleLength)") }
         if outputDirectory.isEmpty { throw .invalidOption("output folder must not be empty") }
+        if statusInterval < 0 { throw .invalidOption("status interval must not be negative, got \(statusInterval)") }
+        try runtime.validate(batchSize: hyperparameters.batchSize)
     }
 }

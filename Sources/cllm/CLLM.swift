@@ -3,7 +3,7 @@ import CLLMKernels
 
 /// `cllm`: train, run, evaluate and inspect small GPT-2 models on CPU.
 @main
-struct CLLM: ParsableCommand {
+struct CLLM: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cllm",
         abstract: "Crystalline Lattice Language Model: train and run small GPT-2 models on CPU.",

@@ -11,7 +11,12 @@ final class ProgressDisplay {
     let logInterval: Int
     private var lineOpen = false
 
-    init(logInterval: Int) { self.logInterval = logInterval }
+    let sphereTable: Bool
+
+    init(logInterval: Int, sphereTable: Bool = false) {
+        self.logInterval = logInterval
+        self.sphereTable = sphereTable
+    }
 
     func handle(_ event: TrainingEvent) {
         switch event {
@@ -41,6 +46,16 @@ final class ProgressDisplay {
             say("warning: skipping checkpoint \(path): \(reason)")
         case .sample(let text):
             say("sample:\n\(text)")
+        case .spheres(let rows, let nodeZero):
+            let active = rows.filter { $0.state != .idle }
+            let maxStack = (active + [nodeZero]).map(\.stackHighWater).max() ?? 0
+            say("spheres: \(active.count) active, \(rows.count - active.count) idle; deepest thread stack \(maxStack / 1024) KiB")
+            guard sphereTable else { break }
+            say("position level group state    micro-batches   tokens  arena MiB (resident)  thread        stack KiB")
+            for r in [nodeZero] + rows {
+                let pos = r.position < 0 ? "node-0" : String(r.position)
+                say("\(pad(pos, 8)) \(pad(r.level < 0 ? "-" : String(r.level), 5)) \(pad(r.group < 0 ? "-" : String(r.group), 5)) \(pad(r.state.description, 8)) \(pad(String(r.microBatches), 13)) \(pad(String(r.tokens), 8))  \(pad(fmt(Double(r.arenaAllocated) / 1_048_576, 1), 7)) (\(fmt(Double(r.arenaResident) / 1_048_576, 1)))        \(pad(r.thread, 12)) \(r.stackHighWater / 1024)")
+            }
         }
     }
 
@@ -64,6 +79,8 @@ final class ProgressDisplay {
         fflush(nil)
     }
 }
+
+func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }
 
 func fmt(_ x: Double, _ digits: Int) -> String {
     guard x.isFinite else { return "\(x)" }

@@ -5,13 +5,18 @@ import CLLMRuntime
 import Glibc
 #endif
 
-struct Train: ParsableCommand {
+struct Train: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train a GPT-2 model on a text corpus.",
         discussion: """
             Without --data, trains on Debian's fortunes package (/usr/share/games/fortunes). The run folder \
             (--out) receives checkpoints/step-N/ (safetensors + config.json + optimizer state) and \
             metrics.jsonl. --resume continues the newest good checkpoint there, bit-identically.
+
+            Runtime: Node Zero (a control thread that never computes a batch) drives --spheres data-parallel \
+            workers on --threads OS threads. The global batch is split into equal micro-batches, one per \
+            sphere; gradients merge with no lock, in a fixed order, so the weights are the same bits for \
+            any --threads.
             """)
 
     @Option(help: "Corpus: a text file or a directory (read recursively; binary files are skipped).")
@@ -40,8 +45,17 @@ struct Train: ParsableCommand {
     @Option(help: "Print a progress line every N steps when output is not a terminal.") var logInterval = 100
     @Option(help: "Stop after N completed steps (checkpointed); the schedule still spans --steps.") var stopAfter: Int?
     @Option(help: "Characters of sample text printed at the end (0: none).") var sampleLength = 200
+    @Option(help: "Data-parallel spheres; --batch-size must be a multiple.") var spheres = 1
+    @Option(help: "OS threads running the spheres (default: one per core, at most one per sphere).") var threads: Int?
+    @Option(help: "Stack size of every runtime thread: bytes, or with K/M suffix (e.g. 1M, 512K).")
+    var stackSize = "1M"
+    @Option(help: "active: create only the active spheres; full: also allocate every idle position of the covering hierarchy levels (the original's 157-for-63 layout).")
+    var hierarchy: SphereHierarchy.Mode = .active
+    @Option(help: "Limit the kissing-sphere hierarchy to this many levels (1, 13, 157, 1885 … positions).") var levels: Int?
+    @Option(help: "Record every sphere's status in metrics.jsonl every N steps (0: only at the end).") var statusInterval = 0
+    @Flag(help: "Print the per-sphere status table at the end.") var sphereTable = false
 
-    func run() throws {
+    func run() async throws {
         try CLLM.checkCPU()
         var h = Hyperparameters()
         h.batchSize = batchSize; h.steps = steps; h.learningRate = learningRate; h.minLearningRate = minLearningRate
@@ -53,15 +67,35 @@ struct Train: ParsableCommand {
         o.contextLength = context; o.hyperparameters = h; o.evalInterval = evalInterval
         o.checkpointInterval = checkpointInterval; o.resume = resume; o.stopAfter = stopAfter
         o.sampleLength = sampleLength; o.logInterval = 1
-        let display = ProgressDisplay(logInterval: max(1, logInterval))
+        var r = RuntimeConfiguration()
+        r.spheres = spheres; r.threads = threads; r.hierarchy = hierarchy; r.levels = levels
+        r.stackSize = try Train.parseSize(stackSize)
+        o.runtime = r; o.statusInterval = statusInterval
+        let display = ProgressDisplay(logInterval: max(1, logInterval), sphereTable: sphereTable)
         do {
             let trainer = try Trainer(options: o)
-            let summary = try trainer.run { display.handle($0) }
+            let summary = try await trainer.run { display.handle($0) }
             display.finish(summary)
         } catch {
             display.clearLine()
             throw CLIError("\(error)")
         }
+    }
+
+    /// "1048576", "1024K", "1M" → bytes.
+    static func parseSize(_ text: String) throws -> Int {
+        let t = String(text.filter { $0 != " " })
+        var digits = Substring(t), unit = 1
+        if let last = t.last, "kKmMgG".contains(last) {
+            digits = t.dropLast()
+            unit = "kK".contains(last) ? 1 << 10 : "mM".contains(last) ? 1 << 20 : 1 << 30
+        }
+        guard let n = Int(digits), n > 0 else {
+            throw CLIError("--stack-size \(text) is not a size: use bytes or a number with K, M or G (e.g. 1M)")
+        }
+        let (bytes, overflow) = n.multipliedReportingOverflow(by: unit)
+        if overflow { throw CLIError("--stack-size \(text) is too large") }
+        return bytes
     }
 
     static func defaultRunFolder() -> String {
@@ -74,3 +108,4 @@ struct Train: ParsableCommand {
 }
 
 extension Tokenizer.Kind: ExpressibleByArgument {}
+extension SphereHierarchy.Mode: ExpressibleByArgument {}

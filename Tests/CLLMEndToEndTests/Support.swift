@@ -162,25 +162,32 @@ final class Workspace: Sendable {
         let clock = ContinuousClock()
         let deadline = clock.now + .milliseconds(Int(Workspace.timeLimit * 1000))
         var timedOut = false
-        while process.isRunning {
-            if clock.now >= deadline {
-                timedOut = true
-                process.terminate()
-                let grace = clock.now + .seconds(5)
-                while process.isRunning && clock.now < grace { try await Task.sleep(for: .milliseconds(50)) }
-                if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-                break
-            }
-            try await Task.sleep(for: .milliseconds(20))
+        while process.isRunning && clock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        if process.isRunning {
+            timedOut = true
+            process.terminate()
+            try await Workspace.wait(for: process, seconds: 3)
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+            try await Workspace.wait(for: process, seconds: 3)
         }
-        process.waitUntilExit()
+        // Foundation notices the end of a child through a descriptor the child inherits; a grandchild that
+        // kept it would leave `isRunning` true for ever, so only a process seen to end is waited for.
+        let ended = !process.isRunning
+        if ended { process.waitUntilExit() }
         let result = CLIResult(
-            arguments: arguments, status: process.terminationStatus, exited: process.terminationReason == .exit,
+            arguments: arguments, status: ended ? process.terminationStatus : SIGKILL,
+            exited: ended && process.terminationReason == .exit,
             timedOut: timedOut,
             stdout: String(decoding: (try? Data(contentsOf: URL(fileURLWithPath: outPath))) ?? Data(), as: UTF8.self),
             stderr: String(decoding: (try? Data(contentsOf: URL(fileURLWithPath: errPath))) ?? Data(), as: UTF8.self))
         #expect(!timedOut, "no hang: killed after \(Int(Workspace.timeLimit)) s\n\(result)")
         return result
+    }
+
+    private static func wait(for process: Process, seconds: Int) async throws {
+        let clock = ContinuousClock()
+        let until = clock.now + .seconds(seconds)
+        while process.isRunning && clock.now < until { try await Task.sleep(for: .milliseconds(20)) }
     }
 
     /// Runs `cllm` and requires exit status 0.

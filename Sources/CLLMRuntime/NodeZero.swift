@@ -1,0 +1,182 @@
+import CLLMKernels
+import CLLMModel
+
+/// The control actor: owns the weights, the merged gradient and the optimizer, and drives each step
+/// through its phases. It never computes a batch; spheres do.
+///
+/// One step (DESIGN.md, "One training step"):
+/// 1. weights version t are read-only; every sphere computes its micro-batch's gradient (in parallel);
+/// 2. every sphere sums the shards it owns over all spheres' gradients, in sphere order (in parallel),
+///    and returns their squared norms;
+/// 3. Node Zero adds the shard norms in shard order and derives the clipping scale;
+/// 4. every sphere applies AdamW to its shards (in parallel).
+/// Phases are separated by awaiting task groups: no lock, no spinning, and no buffer is written while
+/// another phase may read it.
+public actor NodeZero {
+    public nonisolated let executor: any ActorExecutor
+    public nonisolated let counters = SphereCounters()
+    public nonisolated let spheres: [Sphere]
+    public nonisolated let layout: ParameterLayout
+    public nonisolated let shardPlan: ShardPlan
+    let parameters: FloatBuffer
+    let optimizer: AdamW
+    /// The merged gradient; with one sphere, that sphere's own buffer (nothing to sum).
+    let merged: SharedFloats
+    let mergedStorage: FloatBuffer?
+    let shardsOfSphere: [[Int]]
+    public nonisolated let microBatch: Int
+
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
+
+    public init(
+        executor: any ActorExecutor, spheres: [Sphere], layout: ParameterLayout, microBatch: Int,
+        allocator: any FloatAllocator, shardPlan: ShardPlan? = nil
+    ) {
+        precondition(!spheres.isEmpty, "Node Zero needs at least one sphere")
+        self.executor = executor
+        self.spheres = spheres
+        self.layout = layout
+        self.microBatch = microBatch
+        let plan = shardPlan ?? ShardPlan(parameterCount: layout.count)
+        self.shardPlan = plan
+        parameters = FloatBuffer(count: layout.count, allocator: allocator)
+        optimizer = AdamW(layout: layout, allocator: allocator)
+        if spheres.count == 1 {
+            mergedStorage = nil
+            merged = spheres[0].gradient
+        } else {
+            let storage = FloatBuffer(count: layout.count, allocator: allocator)
+            mergedStorage = storage
+            merged = SharedFloats(storage)
+        }
+        shardsOfSphere = (0..<spheres.count).map { plan.shards(ofWorker: $0, workers: spheres.count) }
+        counters.state = .control
+    }
+
+    /// Fresh GPT-2 initialisation from a seed.
+    public func initialize(seed: UInt64) {
+        Initialization.initialize(parameters.pointer, layout: layout, seed: seed)
+        optimizer.firstMoment.zero()
+        optimizer.secondMoment.zero()
+        optimizer.step = 0
+    }
+
+    /// Restores weights and optimizer state from a checkpoint.
+    public func restore(parameters p: [Float], firstMoment: [Float], secondMoment: [Float], step: Int) {
+        precondition(p.count == layout.count && firstMoment.count == layout.count && secondMoment.count == layout.count)
+        p.withUnsafeBufferPointer { parameters.pointer.update(from: $0.baseAddress!, count: layout.count) }
+        firstMoment.withUnsafeBufferPointer { optimizer.firstMoment.pointer.update(from: $0.baseAddress!, count: layout.count) }
+        secondMoment.withUnsafeBufferPointer { optimizer.secondMoment.pointer.update(from: $0.baseAddress!, count: layout.count) }
+        optimizer.step = step
+    }
+
+    public struct StepOutcome: Sendable {
+        /// Mean cross-entropy per token of the global batch.
+        public var loss: Double
+        /// Global gradient norm before clipping.
+        public var gradientNorm: Double
+    }
+
+    /// Runs optimizer step `step` (0-based) on the global batch the plan assigns to it.
+    public func step(
+        _ step: Int, plan: BatchPlan, train: [Int32], hyperparameters h: Hyperparameters
+    ) async -> StepOutcome {
+        let b = microBatch
+        let tokens = Double(b * spheres.count * layout.config.contextLength)
+        let weights = SharedFloats(parameters)
+        let scale = Float(1 / tokens)
+
+        // 1. Gradients, one micro-batch per sphere.
+        var losses = [Double](repeating: 0, count: spheres.count)
+        await withTaskGroup(of: (Int, Double).self) { group in
+            for (i, sphere) in spheres.enumerated() {
+                group.addTask(executorPreference: sphere.executor) {
+                    let loss = await sphere.computeGradient(
+                        step: step, sequences: (i * b)..<((i + 1) * b), parameters: weights, plan: plan, train: train,
+                        lossScale: scale)
+                    return (i, loss)
+                }
+            }
+            for await (i, loss) in group { losses[i] = loss }
+        }
+        var lossSum = 0.0
+        for l in losses { lossSum += l }
+
+        // 2. Merge: each sphere sums its shards over all gradients, in sphere order.
+        let sources = spheres.map(\.gradient)
+        var squares = [Double](repeating: 0, count: shardPlan.count)
+        let merged = self.merged
+        let plan = shardPlan
+        await withTaskGroup(of: (Int, [Double]).self) { group in
+            for (i, sphere) in spheres.enumerated() where !shardsOfSphere[i].isEmpty {
+                let shards = shardsOfSphere[i]
+                group.addTask(executorPreference: sphere.executor) {
+                    (i, await sphere.reduce(shards: shards.map(plan.range), sources: sources, merged: merged))
+                }
+            }
+            for await (i, norms) in group {
+                for (shard, value) in zip(shardsOfSphere[i], norms) { squares[shard] = value }
+            }
+        }
+
+        // 3. Global norm in shard order, and the clipping scale.
+        let norm = GradientMerge.norm(shardSquares: squares)
+        let update = optimizer.nextUpdate(
+            hyperparameters: h, learningRate: h.learningRate(at: step),
+            gradientScale: AdamW.clipScale(norm: norm, clip: h.gradientClip))
+
+        // 4. AdamW, each sphere on the shards it merged.
+        let m = SharedFloats(optimizer.firstMoment), v = SharedFloats(optimizer.secondMoment)
+        await withTaskGroup(of: Void.self) { group in
+            for (i, sphere) in spheres.enumerated() where !shardsOfSphere[i].isEmpty {
+                let shards = shardsOfSphere[i].map(plan.range)
+                group.addTask(executorPreference: sphere.executor) {
+                    await sphere.update(
+                        shards: shards, step: update, parameters: weights, merged: merged, firstMoment: m, secondMoment: v)
+                }
+            }
+        }
+        optimizer.step += 1
+        return StepOutcome(loss: lossSum / tokens, gradientNorm: norm)
+    }
+
+    /// Mean cross-entropy over every full validation window, windows split evenly across spheres.
+    public func validationLoss(validation: [Int32]) async -> Double {
+        let t = layout.config.contextLength
+        let windows = (validation.count - 1) / t
+        guard windows > 0 else { return .nan }
+        let weights = SharedFloats(parameters)
+        let per = (windows + spheres.count - 1) / spheres.count
+        var totals = [Double](repeating: 0, count: spheres.count)
+        await withTaskGroup(of: (Int, Double).self) { group in
+            for (i, sphere) in spheres.enumerated() {
+                let range = min(windows, i * per)..<min(windows, (i + 1) * per)
+                if range.isEmpty { continue }
+                group.addTask(executorPreference: sphere.executor) {
+                    (i, await sphere.evaluate(windows: range, validation: validation, parameters: weights))
+                }
+            }
+            for await (i, total) in group { totals[i] = total }
+        }
+        var total = 0.0
+        for x in totals { total += x }
+        return total / Double(windows * t)
+    }
+
+    /// Optimizer steps completed.
+    public var completedSteps: Int { optimizer.step }
+
+    /// Writes a checkpoint of the current weights and optimizer state (on Node Zero's thread, from its
+    /// own buffers, with no copy).
+    public func writeCheckpoint(to dir: String, state: TrainingState) throws(CheckpointError) {
+        try Checkpoint.write(
+            to: dir, config: layout.config, state: state, parameters: UnsafeBufferPointer(parameters.buffer),
+            moments: (UnsafeBufferPointer(optimizer.firstMoment.buffer), UnsafeBufferPointer(optimizer.secondMoment.buffer)))
+    }
+
+    /// A copy of the weights (for sampling text outside the step, and for tests).
+    public func weights() -> [Float] { parameters.array }
+
+    /// Copies of the AdamW moments (tests).
+    public func moments() -> ([Float], [Float]) { (optimizer.firstMoment.array, optimizer.secondMoment.array) }
+}

@@ -1,0 +1,114 @@
+import CLLMKernels
+import CLLMModel
+import CLLMSystem
+
+/// What runs an actor: a pthread in a real run, a seeded lane of the simulation's scheduler in a simulated one.
+public typealias ActorExecutor = SerialExecutor & TaskExecutor
+
+/// A worker of the data-parallel step: it owns a gradient buffer and activations (allocated from its own
+/// jemalloc arena in a real run), computes the full gradient of its micro-batch against the read-only
+/// weights of the step, and later sums the shards of the merged gradient it owns and updates them.
+public actor Sphere {
+    public nonisolated let position: Int
+    public nonisolated let executor: any ActorExecutor
+    public nonisolated let counters = SphereCounters()
+    /// Address of this sphere's gradient buffer, read by whoever merges a shard (after this sphere's
+    /// gradient phase completed, never during it).
+    public nonisolated let gradient: SharedFloats
+    nonisolated let allocator: any FloatAllocator
+    let layout: ParameterLayout
+    let gradients: FloatBuffer
+    let activations: Activations
+    let microBatch: Int
+
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
+
+    public init(
+        position: Int, executor: any ActorExecutor, layout: ParameterLayout, microBatch: Int,
+        allocator: any FloatAllocator
+    ) {
+        self.position = position
+        self.executor = executor
+        self.layout = layout
+        self.microBatch = microBatch
+        self.allocator = allocator
+        gradients = FloatBuffer(count: layout.count, allocator: allocator)
+        gradient = SharedFloats(gradients)
+        activations = Activations(
+            config: layout.config, batch: microBatch, time: layout.config.contextLength, allocator: allocator)
+        counters.state = .waiting
+    }
+
+    /// Forward and backward of sequences `sequences` of step `step`, gradient into this sphere's buffer.
+    /// Returns the summed (unscaled) loss of its tokens.
+    public func computeGradient(
+        step: Int, sequences: Range<Int>, parameters: SharedFloats, plan: BatchPlan, train: [Int32], lossScale: Float
+    ) -> Double {
+        precondition(sequences.count == microBatch, "micro-batch of \(sequences.count) for a sphere sized \(microBatch)")
+        counters.state = .working
+        defer { counters.state = .waiting }
+        plan.fill(
+            step: step, sequences: sequences, from: train, inputs: activations.inputs.baseAddress!,
+            targets: activations.labels.baseAddress!)
+        let loss = GPT.forwardBackward(
+            parameters: parameters.pointer, gradients: gradients.pointer, layout: layout, activations: activations,
+            lossScale: lossScale)
+        counters.recordMicroBatch(tokens: sequences.count * layout.config.contextLength, thread: cllm_thread_id())
+        return loss
+    }
+
+    /// Sums the given shards of every source gradient (in source order) into `merged`; returns each
+    /// shard's sum of squares, in the order given.
+    public func reduce(shards: [Range<Int>], sources: [SharedFloats], merged: SharedFloats) -> [Double] {
+        counters.state = .working
+        defer { counters.state = .waiting }
+        return shards.map { GradientMerge.reduce(range: $0, sources: sources, into: merged) }
+    }
+
+    /// AdamW on the given shards of the parameter vector.
+    public func update(
+        shards: [Range<Int>], step: AdamW.Update, parameters: SharedFloats, merged: SharedFloats,
+        firstMoment: SharedFloats, secondMoment: SharedFloats
+    ) {
+        counters.state = .working
+        defer { counters.state = .waiting }
+        for r in shards {
+            AdamW.apply(
+                step, layout: layout, parameters: parameters.pointer, gradients: merged.pointer,
+                firstMoment: firstMoment.pointer, secondMoment: secondMoment.pointer, range: r)
+        }
+    }
+
+    /// Summed loss over validation windows `windows` (non-overlapping, context-length long), computed in
+    /// batches of this sphere's micro-batch size with its own buffers.
+    public func evaluate(windows: Range<Int>, validation: [Int32], parameters: SharedFloats) -> Double {
+        counters.state = .working
+        defer { counters.state = .waiting }
+        let t = layout.config.contextLength
+        var total = 0.0
+        var w = windows.lowerBound
+        validation.withUnsafeBufferPointer { data in
+            let base = data.baseAddress!
+            while w < windows.upperBound {
+                let count = min(microBatch, windows.upperBound - w)
+                for i in 0..<microBatch {
+                    let src = w + min(i, count - 1)  // unused rows repeat a window; only `count` rows are summed
+                    (activations.inputs.baseAddress! + i * t).update(from: base + src * t, count: t)
+                    (activations.labels.baseAddress! + i * t).update(from: base + src * t + 1, count: t)
+                }
+                GPT.forward(parameters: parameters.pointer, layout: layout, activations: activations, computeLoss: false)
+                total += CrossEntropy.forward(
+                    losses: nil, logits: activations.logitsRowPointer(0), ld: activations.paddedVocab,
+                    targets: UnsafePointer(activations.labels.baseAddress!), rows: count * t,
+                    vocab: layout.config.vocabSize)
+                w += count
+            }
+        }
+        return total
+    }
+
+    /// Bytes of this sphere's own buffers (gradient and activations), for the memory model.
+    public nonisolated var bufferBytes: Int {
+        layout.count * 4 + Activations.bytes(config: layout.config, batch: microBatch, time: layout.config.contextLength)
+    }
+}

@@ -1,0 +1,91 @@
+import CLLMModel
+
+/// The real runtime: Node Zero on a thread of its own, spheres on a pool of named worker threads with
+/// fixed stacks, every thread and every sphere with its own jemalloc arena.
+///
+/// Created lazily and exactly as asked: in `.active` mode only the active spheres exist; in `.full` mode
+/// the idle positions of the covering levels exist too, as records, so the original 157-for-63 layout
+/// can be compared, but they have no thread, no buffers and no work.
+public final class SphereRuntime: Sendable {
+    public let configuration: RuntimeConfiguration
+    public let hierarchy: SphereHierarchy
+    public let nodeZeroExecutor: ThreadExecutor
+    public let workerExecutors: [ThreadExecutor]
+    public let sphereArenas: [JemallocArena]
+    public let nodeZeroArena: JemallocArena
+    public let nodeZero: NodeZero
+    /// Status counters of idle positions (full hierarchy): they only ever say "idle".
+    public let idlePositions: [SphereCounters]
+
+    public init(configuration c: RuntimeConfiguration, layout: ParameterLayout, batchSize: Int) throws(RuntimeError) {
+        try c.validate(batchSize: batchSize)
+        configuration = c
+        hierarchy = try SphereHierarchy(spheres: c.spheres, mode: c.hierarchy)
+        nodeZeroArena = try JemallocArena.create()
+        nodeZeroExecutor = try ThreadExecutor(name: "node-zero", stackSize: c.stackSize, arena: nodeZeroArena)
+        var workers: [ThreadExecutor] = []
+        let count = c.workerThreads
+        do {
+            for i in 0..<count {
+                let name = count == c.spheres ? "sphere-\(i)" : "worker-\(i)"
+                workers.append(try ThreadExecutor(name: name, stackSize: c.stackSize, arena: try JemallocArena.create()))
+            }
+        } catch {
+            for w in workers { w.shutdown() }
+            nodeZeroExecutor.shutdown()
+            throw error
+        }
+        workerExecutors = workers
+        let microBatch = batchSize / c.spheres
+        var arenas: [JemallocArena] = []
+        var spheres: [Sphere] = []
+        for i in 0..<c.spheres {
+            let arena = try JemallocArena.create()
+            arenas.append(arena)
+            spheres.append(Sphere(
+                position: i, executor: workers[i % count], layout: layout, microBatch: microBatch, allocator: arena))
+        }
+        sphereArenas = arenas
+        idlePositions = (0..<hierarchy.idleCount).map { _ in SphereCounters() }
+        nodeZero = NodeZero(
+            executor: nodeZeroExecutor, spheres: spheres, layout: layout, microBatch: microBatch,
+            allocator: nodeZeroArena)
+    }
+
+    /// Stops every thread (after the work queued on it). The runtime must not be used afterwards.
+    public func shutdown() {
+        for w in workerExecutors { w.shutdown() }
+        nodeZeroExecutor.shutdown()
+    }
+
+    /// One row per position: Node Zero's thread is reported separately by `nodeZeroStatus`.
+    public func status() -> [SphereStatus] {
+        var rows: [SphereStatus] = []
+        for (i, sphere) in nodeZero.spheres.enumerated() {
+            let ex = workerExecutors[i % workerExecutors.count]
+            let stats = sphereArenas[i].stats()
+            rows.append(SphereStatus(
+                position: i, level: SphereHierarchy.level(of: i), group: SphereHierarchy.group(of: i),
+                state: sphere.counters.state, microBatches: sphere.counters.microBatches, tokens: sphere.counters.tokens,
+                arenaAllocated: stats.allocated, arenaResident: stats.resident, thread: ex.name,
+                stackHighWater: ex.stackHighWater))
+        }
+        for (j, idle) in idlePositions.enumerated() {
+            let p = hierarchy.activeCount + j
+            rows.append(SphereStatus(
+                position: p, level: SphereHierarchy.level(of: p), group: SphereHierarchy.group(of: p), state: idle.state,
+                microBatches: 0, tokens: 0, arenaAllocated: 0, arenaResident: 0, thread: "-", stackHighWater: 0))
+        }
+        return rows
+    }
+
+    /// Node Zero's row: state "control", no micro-batches ever.
+    public func nodeZeroStatus() -> SphereStatus {
+        let stats = nodeZeroArena.stats()
+        return SphereStatus(
+            position: -1, level: -1, group: -1, state: nodeZero.counters.state,
+            microBatches: nodeZero.counters.microBatches, tokens: nodeZero.counters.tokens,
+            arenaAllocated: stats.allocated, arenaResident: stats.resident, thread: nodeZeroExecutor.name,
+            stackHighWater: nodeZeroExecutor.stackHighWater)
+    }
+}
