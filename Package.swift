@@ -35,7 +35,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "CLLMModelTests", dependencies: ["CLLMModel", "CLLMKernels"]),
-        .testTarget(name: "CLLMRuntimeTests", dependencies: ["CLLMRuntime", "CLLMModel"]),
+        .testTarget(name: "CLLMRuntimeTests", dependencies: ["CLLMRuntime", "CLLMModel", "CLLMKernels", "CLLMSystem"]),
         // "cllm" makes `swift test` build the binary these tests run.
         .testTarget(name: "CLLMEndToEndTests", dependencies: ["CLLMModel", "cllm"]),
     ],

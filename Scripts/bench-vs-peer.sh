@@ -6,7 +6,8 @@
 #                            [--scratch-path DIR] [--skip-build]
 #
 #   --pairs N          peer/cllm pairs (default 3)
-#   --threads T        the peer's torch threads (default 1); passed to cllm too once it has --threads
+#   --threads T        the peer's torch threads and cllm's --threads (default 1)
+#   --spheres S        cllm's data-parallel spheres (default: the thread count)
 #   --iters N          training steps of each run (default 2000)
 #   --data FILE        corpus (default: ../shared/data/tinyshakespeare.txt beside the repository)
 #   --out FILE         also write the report to FILE
@@ -21,7 +22,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 command -v swift >/dev/null 2>&1 || PATH="/opt/swift/usr/bin:$PATH"
 
-pairs=3 threads=1 iters=2000 data="" report_file="" scratch=.build build=1
+pairs=3 threads=1 spheres="" iters=2000 data="" report_file="" scratch=.build build=1
 usage() { sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 need_value() { [[ $# -ge 2 && -n $2 ]] || { echo "bench-vs-peer: $1 needs a value" >&2; exit 2; }; }
 positive() { [[ $2 =~ ^[1-9][0-9]*$ ]] || { echo "bench-vs-peer: $1 must be a positive integer, got '$2'" >&2; exit 2; }; }
@@ -30,6 +31,7 @@ while (($# > 0)); do
     --pairs) need_value "$@"; positive "$1" "$2"; pairs=$2; shift 2 ;;
     --threads) need_value "$@"; positive "$1" "$2"; threads=$2; shift 2 ;;
     --iters) need_value "$@"; positive "$1" "$2"; iters=$2; shift 2 ;;
+    --spheres) need_value "$@"; positive "$1" "$2"; spheres=$2; shift 2 ;;
     --data) need_value "$@"; data=$2; shift 2 ;;
     --out) need_value "$@"; report_file=$2; shift 2 ;;
     --scratch-path) need_value "$@"; scratch=$2; shift 2 ;;
@@ -62,8 +64,8 @@ torch_version=$("$torchenv/bin/python" -c 'import torch; print(torch.__version__
 if ((build)); then swift build -c release --scratch-path "$scratch"; fi
 cllm=$scratch/release/cllm
 [[ -x $cllm ]] || { echo "bench-vs-peer: $cllm not built" >&2; exit 1; }
-cllm_threads=()
-if "$cllm" train --help | grep -q -- '--threads'; then cllm_threads=(--threads "$threads"); fi
+spheres=${spheres:-$threads}
+cllm_threads=(--threads "$threads" --spheres "$spheres")
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/cllm-bench.XXXXXX")
 trap 'rm -rf "$work"' EXIT
@@ -113,7 +115,7 @@ revision=$(git -C "$root" describe --always --dirty 2>/dev/null || echo unknown)
 report() {
   echo "cllm vs PyTorch peer, $(date -u '+%Y-%m-%d %H:%M UTC')"
   echo "machine: ${cpu:-unknown CPU}, $(nproc) CPUs; torch $torch_version, peer threads $threads;" \
-    "cllm $revision, threads ${cllm_threads[1]:-1}"
+    "cllm $revision, threads $threads, spheres $spheres"
   echo "config: 4 layers, 4 heads, width 128, context 64, batch 12, $iters steps; data $data"
   echo
   printf '%-5s %-5s %12s %9s %12s\n' pair impl tokens/s val_loss peak_rss_mb

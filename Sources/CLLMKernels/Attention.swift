@@ -15,7 +15,7 @@ public enum Attention {
     }
 
     /// Query rows per GEMM call.
-    static let block = 16
+    static let block = 64
 
     /// Writes the attention output [B·T, C] and the probabilities [B, H, T, T] (zero above the diagonal).
     public static func forward(

@@ -12,18 +12,24 @@ public enum Gelu {
         var i = 0
         while i < n8 {
             let v = load8(x + i)
-            let t = tanh8(Vec8(repeating: k0) * (v + Vec8(repeating: k1) * v * v * v))
+            let t = tanhOfArgument(v)
             if let tanhOut { store8(t, tanhOut + i) }
             store8(0.5 * v * (1 + t), out + i)
             i += 8
         }
         while i < count {
             let v = x[i]
-            let t = tanh1(k0 * (v + k1 * v * v * v))
+            let t = tanhOfArgument(Vec8(repeating: v))[0]
             tanhOut?[i] = t
             out[i] = 0.5 * v * (1 + t)
             i += 1
         }
+    }
+
+    /// tanh(√(2/π)·(x + 0.044715·x³)), the one place this is evaluated (the GEMM epilogue uses it too).
+    @inline(__always)
+    public static func tanhOfArgument(_ v: Vec8) -> Vec8 {
+        tanh8(Vec8(repeating: k0) * (v + Vec8(repeating: k1) * v * v * v))
     }
 
     /// GELU(x) again from x and the saved tanh, bit-identical to what `forward` wrote.

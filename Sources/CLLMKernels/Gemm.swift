@@ -1,19 +1,31 @@
 /// Single-precision matrix multiply, C (+)= op(A) · op(B), row-major, written in Swift on `SIMD8<Float>`.
 ///
-/// Blocked as in BLIS: panels of B (KC×NC) and of A (MC×KC) are packed into contiguous, zero-padded
-/// strips, and a 6×16 register-tile micro-kernel runs over them with fused multiply-adds. Each element of
-/// C is one FMA chain over k in ascending order, whatever the blocking or the tile it falls in, so the
-/// result does not depend on matrix shape, tail handling or vector width: it is reproducible to the bit.
+/// A 6×16 register tile (twelve 8-wide accumulators) runs over the whole k range with fused
+/// multiply-adds. A is read in place, trans or not (its six values per k are broadcast from wherever
+/// they lie); B is read in place when its rows are contiguous, and packed into 16-wide strips only when
+/// it is transposed or for a ragged last strip. Each element of C is therefore one FMA chain over k in
+/// ascending order, whatever the shape, the tile it falls in or the vector width: reproducible to the bit.
 public enum Gemm {
     /// Rows of the register tile.
     public static let mr = 6
     /// Columns of the register tile (two 8-wide vectors).
     public static let nr = 16
-    static let kc = 256
+    /// Rows of A kept hot in L2 while every column strip passes over them.
     static let mc = 96
-    static let nc = 512
+    /// Depth of one pass over k: a 16-wide strip of B this deep (16 KiB) stays in L1 across the row tiles.
+    /// A pass continues the previous pass's FMA chains from C, so blocking never changes a bit.
+    static let kc = 256
 
-    /// Computes `C[m×n] = (accumulate ? C : 0) + op(A)[m×k] · op(B)[k×n]`.
+    /// What happens to a finished tile of C on its way out, while it is still in registers.
+    public enum Epilogue {
+        case none
+        /// Also writes GELU(C) to `out` and the tanh it used to `tanh` (same shape and stride as C):
+        /// bit-identical to `Gelu.forward` over C, without another pass over memory.
+        case gelu(out: UnsafeMutablePointer<Float>, tanh: UnsafeMutablePointer<Float>?)
+    }
+
+    /// Computes `C[m×n] = (accumulate ? C : bias) + op(A)[m×k] · op(B)[k×n]` (bias broadcast over rows;
+    /// zero when nil).
     ///
     /// - `transA`: A is stored as k×m (so op(A) = Aᵀ); otherwise m×k. `lda` is its row stride.
     /// - `transB`: B is stored as n×k; otherwise k×n. `ldb` is its row stride.
@@ -22,142 +34,164 @@ public enum Gemm {
         m: Int, n: Int, k: Int,
         a: UnsafePointer<Float>, lda: Int, transA: Bool = false,
         b: UnsafePointer<Float>, ldb: Int, transB: Bool = false,
-        c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool
+        c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool,
+        bias: UnsafePointer<Float>? = nil, epilogue: Epilogue = .none
     ) {
         precondition(m >= 0 && n >= 0 && k >= 0, "negative GEMM size")
         if m == 0 || n == 0 { return }
         if k == 0 {
-            if !accumulate { for i in 0..<m { (c + i * ldc).update(repeating: 0, count: n) } }
+            if !accumulate {
+                for i in 0..<m {
+                    if let bias { (c + i * ldc).update(from: bias, count: n) } else { (c + i * ldc).update(repeating: 0, count: n) }
+                }
+            }
+            if case .gelu(let out, let tanh) = epilogue {
+                for i in 0..<m { Gelu.forward(out: out + i * ldc, tanhOut: tanh.map { $0 + i * ldc }, x: c + i * ldc, count: n) }
+            }
             return
         }
-        let kcMax = min(k, kc), ncMax = min(roundUp(n, nr), nc), mcMax = min(roundUp(m, mr), mc)
-        let packedB = UnsafeMutablePointer<Float>.allocate(capacity: kcMax * ncMax)
-        let packedA = UnsafeMutablePointer<Float>.allocate(capacity: kcMax * mcMax)
+        // A ragged last strip of bias is read through a padded copy, so the kernel always loads 16.
+        let biasPad = UnsafeMutablePointer<Float>.allocate(capacity: nr)
+        defer { biasPad.deallocate() }
+        let strips = (n + nr - 1) / nr
+        let ragged = n % nr != 0
+        // Packed strips: all of them for a transposed B, only the ragged last one otherwise.
+        let packedStrips = transB ? strips : (ragged ? 1 : 0)
+        let packed = UnsafeMutablePointer<Float>.allocate(capacity: max(1, packedStrips * k * nr))
+        let tailA = UnsafeMutablePointer<Float>.allocate(capacity: k * mr)
         let tile = UnsafeMutablePointer<Float>.allocate(capacity: mr * nr)
-        defer { packedB.deallocate(); packedA.deallocate(); tile.deallocate() }
-
-        var jc = 0
-        while jc < n {
-            let nb = min(nc, n - jc)
+        // A transposed is read 6 floats per row of storage, a cache line per k: pack each (mc × kc) block
+        // into row tiles once and reuse it for every column strip.
+        let blockA = UnsafeMutablePointer<Float>.allocate(capacity: transA ? mc * min(k, kc) : 1)
+        defer { packed.deallocate(); tailA.deallocate(); tile.deallocate(); blockA.deallocate() }
+        if transB {
+            for s in 0..<strips { packStrip(b, ldb: ldb, trans: true, k: k, j0: s * nr, cols: min(nr, n - s * nr), into: packed + s * k * nr) }
+        } else if ragged {
+            packStrip(b, ldb: ldb, trans: false, k: k, j0: (strips - 1) * nr, cols: n - (strips - 1) * nr, into: packed)
+        }
+        // A's ragged last row tile, packed once with zero rows.
+        let tailRows = m % mr
+        if tailRows != 0 {
+            let i0 = m - tailRows
+            for p in 0..<k {
+                for r in 0..<mr {
+                    tailA[p * mr + r] = r < tailRows ? (transA ? a[p * lda + i0 + r] : a[(i0 + r) * lda + p]) : 0
+                }
+            }
+        }
+        var ic = 0
+        while ic < m {
+            let mb = min(mc, m - ic)
             var pc = 0
             while pc < k {
                 let kb = min(kc, k - pc)
-                packB(b, ldb: ldb, trans: transB, k0: pc, kb: kb, j0: jc, nb: nb, into: packedB)
                 let load = accumulate || pc > 0
-                var ic = 0
-                while ic < m {
-                    let mb = min(mc, m - ic)
-                    packA(a, lda: lda, trans: transA, i0: ic, mb: mb, k0: pc, kb: kb, into: packedA)
-                    var jr = 0
-                    while jr < nb {
-                        let cols = min(nr, nb - jr)
-                        var ir = 0
-                        while ir < mb {
-                            let rows = min(mr, mb - ir)
-                            let cTile = c + (ic + ir) * ldc + jc + jr
-                            kernel6x16(
-                                kb, packedA + ir * kb, packedB + jr * kb,
-                                cTile, ldc, rows: rows, cols: cols, load: load, tile: tile)
-                            ir += mr
+                let last = pc + kb == k
+                if transA {
+                    // Full row tiles of this block: tile t holds kb groups of 6 (rows ic+6t ..< ic+6t+6).
+                    var t = 0
+                    while ic + (t + 1) * mr <= min(m, ic + mb) {
+                        let dst = blockA + t * kb * mr
+                        let src = a + pc * lda + ic + t * mr
+                        for p in 0..<kb {
+                            let row = src + p * lda
+                            let out = dst + p * mr
+                            out[0] = row[0]; out[1] = row[1]; out[2] = row[2]
+                            out[3] = row[3]; out[4] = row[4]; out[5] = row[5]
                         }
-                        jr += nr
+                        t += 1
                     }
-                    ic += mb
+                }
+                for s in 0..<strips {
+                    let j = s * nr
+                    let cols = min(nr, n - j)
+                    var stripBias: UnsafePointer<Float>? = nil
+                    if !load, let bias {
+                        if cols == nr { stripBias = bias + j } else {
+                            biasPad.update(repeating: 0, count: nr)
+                            biasPad.update(from: bias + j, count: cols)
+                            stripBias = UnsafePointer(biasPad)
+                        }
+                    }
+                    var tileEpilogue = Epilogue.none
+                    if last, case .gelu(let out, let tanh) = epilogue {
+                        tileEpilogue = .gelu(out: out + j, tanh: tanh.map { $0 + j })
+                    }
+                    let bp: UnsafePointer<Float>, bStride: Int
+                    if transB {
+                        bp = UnsafePointer(packed + s * k * nr + pc * nr); bStride = nr
+                    } else if cols < nr {
+                        bp = UnsafePointer(packed + pc * nr); bStride = nr
+                    } else {
+                        bp = b + pc * ldb + j; bStride = ldb
+                    }
+                    var ir = ic
+                    while ir < ic + mb {
+                        let rows = min(mr, m - ir)
+                        let cTile = c + ir * ldc + j
+                        if rows < mr {
+                            kernel(kb, UnsafePointer(tailA + pc * mr), rowStride: 1, kStride: mr, bp, bStride, cTile, ldc,
+                                   rows: rows, cols: cols, load: load, bias: stripBias, tile: tile,
+                                   epilogue: tileEpilogue, row: ir)
+                        } else if transA {
+                            kernel(kb, UnsafePointer(blockA + ((ir - ic) / mr) * kb * mr), rowStride: 1, kStride: mr,
+                                   bp, bStride, cTile, ldc, rows: rows, cols: cols, load: load, bias: stripBias, tile: tile,
+                                   epilogue: tileEpilogue, row: ir)
+                        } else {
+                            kernel(kb, a + ir * lda + pc, rowStride: lda, kStride: 1, bp, bStride, cTile, ldc,
+                                   rows: rows, cols: cols, load: load, bias: stripBias, tile: tile,
+                                   epilogue: tileEpilogue, row: ir)
+                        }
+                        ir += mr
+                    }
                 }
                 pc += kb
             }
-            jc += nb
+            ic += mb
         }
     }
 
-    @inline(__always)
-    static func roundUp(_ x: Int, _ m: Int) -> Int { (x + m - 1) / m * m }
-
-    /// Packs op(B)[k0..<k0+kb, j0..<j0+nb] into strips of `nr` columns: strip s holds kb rows of nr floats.
-    static func packB(
-        _ b: UnsafePointer<Float>, ldb: Int, trans: Bool,
-        k0: Int, kb: Int, j0: Int, nb: Int, into dst: UnsafeMutablePointer<Float>
+    /// Packs columns j0..<j0+cols of op(B) (all k rows) into one strip of k rows × 16, zero-padded.
+    static func packStrip(
+        _ b: UnsafePointer<Float>, ldb: Int, trans: Bool, k: Int, j0: Int, cols: Int, into out: UnsafeMutablePointer<Float>
     ) {
-        var jr = 0
-        var out = dst
-        while jr < nb {
-            let cols = min(nr, nb - jr)
-            if !trans {
-                for p in 0..<kb {
-                    let src = b + (k0 + p) * ldb + j0 + jr
-                    if cols == nr {
-                        out.update(from: src, count: nr)
-                    } else {
-                        out.update(from: src, count: cols)
-                        (out + cols).update(repeating: 0, count: nr - cols)
-                    }
-                    out += nr
-                }
-            } else {
-                // B is n×k: element (p, j) sits at b[j * ldb + p]. Walk each source row once.
-                for j in 0..<nr {
-                    if j < cols {
-                        let src = b + (j0 + jr + j) * ldb + k0
-                        for p in 0..<kb { out[p * nr + j] = src[p] }
-                    } else {
-                        for p in 0..<kb { out[p * nr + j] = 0 }
-                    }
-                }
-                out += kb * nr
+        if !trans {
+            for p in 0..<k {
+                let dst = out + p * nr
+                dst.update(from: b + p * ldb + j0, count: cols)
+                if cols < nr { (dst + cols).update(repeating: 0, count: nr - cols) }
             }
-            jr += nr
-        }
-    }
-
-    /// Packs op(A)[i0..<i0+mb, k0..<k0+kb] into strips of `mr` rows: strip s holds kb groups of mr floats.
-    static func packA(
-        _ a: UnsafePointer<Float>, lda: Int, trans: Bool,
-        i0: Int, mb: Int, k0: Int, kb: Int, into dst: UnsafeMutablePointer<Float>
-    ) {
-        var ir = 0
-        var out = dst
-        while ir < mb {
-            let rows = min(mr, mb - ir)
-            if !trans {
-                if rows == mr {
-                    let r0 = a + (i0 + ir) * lda + k0
-                    let r1 = r0 + lda, r2 = r1 + lda, r3 = r2 + lda, r4 = r3 + lda, r5 = r4 + lda
-                    for p in 0..<kb {
-                        out[0] = r0[p]; out[1] = r1[p]; out[2] = r2[p]
-                        out[3] = r3[p]; out[4] = r4[p]; out[5] = r5[p]
-                        out += mr
-                    }
+        } else {
+            // B is n×k: element (p, j) sits at b[j * ldb + p]. Walk each source row once.
+            for j in 0..<nr {
+                if j < cols {
+                    let src = b + (j0 + j) * ldb
+                    for p in 0..<k { out[p * nr + j] = src[p] }
                 } else {
-                    for p in 0..<kb {
-                        for r in 0..<mr {
-                            out[r] = r < rows ? a[(i0 + ir + r) * lda + k0 + p] : 0
-                        }
-                        out += mr
-                    }
-                }
-            } else {
-                // A is k×m: element (i, p) sits at a[p * lda + i]; rows of a strip are contiguous.
-                for p in 0..<kb {
-                    let src = a + (k0 + p) * lda + i0 + ir
-                    for r in 0..<mr { out[r] = r < rows ? src[r] : 0 }
-                    out += mr
+                    for p in 0..<k { out[p * nr + j] = 0 }
                 }
             }
-            ir += mr
         }
     }
 
-    /// The register tile: 6 rows × 16 columns held in twelve 8-wide accumulators.
+    /// The register tile: rows i of A at `a + i·rowStride + p·kStride`, B's 16 values of row p at
+    /// `b + p·bStride`; C's tile (rows × cols of it valid) loaded first when `load`.
     @inline(__always)
-    static func kernel6x16(
-        _ kb: Int, _ pa: UnsafePointer<Float>, _ pb: UnsafePointer<Float>,
+    static func kernel(
+        _ k: Int, _ a: UnsafePointer<Float>, rowStride rs: Int, kStride ks: Int,
+        _ b: UnsafePointer<Float>, _ bStride: Int,
         _ c: UnsafeMutablePointer<Float>, _ ldc: Int, rows: Int, cols: Int, load: Bool,
-        tile: UnsafeMutablePointer<Float>
+        bias: UnsafePointer<Float>?, tile: UnsafeMutablePointer<Float>, epilogue: Epilogue, row: Int
     ) {
         typealias V = SIMD8<Float>
         var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V()
         var c30 = V(), c31 = V(), c40 = V(), c41 = V(), c50 = V(), c51 = V()
         let full = rows == mr && cols == nr
+        if !load, let bias {
+            let b0 = loadV(bias), b1 = loadV(bias + 8)
+            c00 = b0; c10 = b0; c20 = b0; c30 = b0; c40 = b0; c50 = b0
+            c01 = b1; c11 = b1; c21 = b1; c31 = b1; c41 = b1; c51 = b1
+        }
         if load {
             if full {
                 c00 = loadV(c); c01 = loadV(c + 8)
@@ -175,18 +209,27 @@ public enum Gemm {
                 c40 = loadV(p + 64); c41 = loadV(p + 72); c50 = loadV(p + 80); c51 = loadV(p + 88)
             }
         }
-        var ap = pa, bp = pb
-        for _ in 0..<kb {
+        var ap = a, bp = b
+        let r2 = 2 * rs, r3 = 3 * rs, r4 = 4 * rs, r5 = 5 * rs
+        for _ in 0..<k {
             let b0 = loadV(bp), b1 = loadV(bp + 8)
-            let a0 = V(repeating: ap[0]), a1 = V(repeating: ap[1]), a2 = V(repeating: ap[2])
+            let a0 = V(repeating: ap[0]), a1 = V(repeating: ap[rs]), a2 = V(repeating: ap[r2])
             c00 = c00.addingProduct(a0, b0); c01 = c01.addingProduct(a0, b1)
             c10 = c10.addingProduct(a1, b0); c11 = c11.addingProduct(a1, b1)
             c20 = c20.addingProduct(a2, b0); c21 = c21.addingProduct(a2, b1)
-            let a3 = V(repeating: ap[3]), a4 = V(repeating: ap[4]), a5 = V(repeating: ap[5])
+            let a3 = V(repeating: ap[r3]), a4 = V(repeating: ap[r4]), a5 = V(repeating: ap[r5])
             c30 = c30.addingProduct(a3, b0); c31 = c31.addingProduct(a3, b1)
             c40 = c40.addingProduct(a4, b0); c41 = c41.addingProduct(a4, b1)
             c50 = c50.addingProduct(a5, b0); c51 = c51.addingProduct(a5, b1)
-            ap += mr; bp += nr
+            ap += ks; bp += bStride
+        }
+        if case .gelu(let out, let tanh) = epilogue {
+            // Rows of C's tile are rows `row…` of the epilogue's outputs, same stride.
+            let p = tile
+            storeV(c00, p); storeV(c01, p + 8); storeV(c10, p + 16); storeV(c11, p + 24)
+            storeV(c20, p + 32); storeV(c21, p + 40); storeV(c30, p + 48); storeV(c31, p + 56)
+            storeV(c40, p + 64); storeV(c41, p + 72); storeV(c50, p + 80); storeV(c51, p + 88)
+            geluTile(out + row * ldc, tanh.map { $0 + row * ldc }, ldc, rows: rows, cols: cols, tile: tile)
         }
         if full {
             storeV(c00, c); storeV(c01, c + 8)
@@ -201,6 +244,31 @@ public enum Gemm {
             storeV(c20, p + 32); storeV(c21, p + 40); storeV(c30, p + 48); storeV(c31, p + 56)
             storeV(c40, p + 64); storeV(c41, p + 72); storeV(c50, p + 80); storeV(c51, p + 88)
             for r in 0..<rows { for j in 0..<cols { c[r * ldc + j] = p[r * nr + j] } }
+        }
+    }
+
+    /// GELU of a finished tile (twelve accumulators, row-major pairs), written to `out` and `tanh`.
+    @inline(__always)
+    static func geluTile(
+        _ out: UnsafeMutablePointer<Float>, _ tanh: UnsafeMutablePointer<Float>?, _ ld: Int, rows: Int, cols: Int,
+        tile: UnsafeMutablePointer<Float>
+    ) {
+        let full = cols == nr
+        for r in 0..<rows {
+            for h in 0..<2 {
+                let v = loadV(tile + r * nr + h * 8)
+                let t = Gelu.tanhOfArgument(v)
+                let g = 0.5 * v * (1 + t)
+                if full {
+                    storeV(g, out + r * ld + h * 8)
+                    if let tanh { storeV(t, tanh + r * ld + h * 8) }
+                } else {
+                    for j in 0..<8 where h * 8 + j < cols {
+                        out[r * ld + h * 8 + j] = g[j]
+                        tanh?[r * ld + h * 8 + j] = t[j]
+                    }
+                }
+            }
         }
     }
 

@@ -44,14 +44,17 @@ public enum GPT {
             LayerNorm.forward(
                 out: ln1, mean: act.ln1Mean.pointer + k * N, rstd: act.ln1Rstd.pointer + k * N,
                 x: x, weight: P + w.ln1Weight, bias: P + w.ln1Bias, rows: N, c: C)
-            linear(out: qkv, x: ln1, weight: P + w.attnWeight, bias: P + w.attnBias, residual: nil, rows: N, inC: C, outC: 3 * C)
+            Gemm.multiply(m: N, n: 3 * C, k: C, a: ln1, lda: C, b: P + w.attnWeight, ldb: 3 * C, c: qkv, ldc: 3 * C,
+                          accumulate: false, bias: P + w.attnBias)
             Attention.forward(out: att, probs: probs, qkv: qkv, shape: shape)
             linear(out: r2, x: att, weight: P + w.attnProjWeight, bias: P + w.attnProjBias, residual: x, rows: N, inC: C, outC: C)
             LayerNorm.forward(
                 out: ln2, mean: act.ln2Mean.pointer + k * N, rstd: act.ln2Rstd.pointer + k * N,
                 x: r2, weight: P + w.ln2Weight, bias: P + w.ln2Bias, rows: N, c: C)
-            linear(out: fcPre, x: ln2, weight: P + w.fcWeight, bias: P + w.fcBias, residual: nil, rows: N, inC: C, outC: H4)
-            Gelu.forward(out: fcAct, tanhOut: act.forBackward ? fcTanh : nil, x: fcPre, count: N * H4)
+            // fc, with GELU applied to each tile as it leaves the registers.
+            Gemm.multiply(m: N, n: H4, k: C, a: ln2, lda: C, b: P + w.fcWeight, ldb: H4, c: fcPre, ldc: H4,
+                          accumulate: false, bias: P + w.fcBias,
+                          epilogue: .gelu(out: fcAct, tanh: act.forBackward ? fcTanh : nil))
             linear(out: xNext, x: fcAct, weight: P + w.fcProjWeight, bias: P + w.fcProjBias, residual: r2, rows: N, inC: H4, outC: C)
         }
 

@@ -1,5 +1,8 @@
 import CLLMKernels
 import CLLMModel
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The control actor: owns the weights, the merged gradient and the optimizer, and drives each step
 /// through its phases. It never computes a batch; spheres do.
@@ -25,13 +28,17 @@ public actor NodeZero {
     let mergedStorage: FloatBuffer?
     let shardsOfSphere: [[Int]]
     public nonisolated let microBatch: Int
+    /// Monotonic nanoseconds: the wall clock in a real run, the virtual clock in a simulation.
+    nonisolated let now: @Sendable () -> UInt64
 
     public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
 
     public init(
         executor: any ActorExecutor, spheres: [Sphere], layout: ParameterLayout, microBatch: Int,
-        allocator: any FloatAllocator, shardPlan: ShardPlan? = nil
+        allocator: any FloatAllocator, shardPlan: ShardPlan? = nil,
+        now: @escaping @Sendable () -> UInt64 = NodeZero.monotonicNanoseconds
     ) {
+        self.now = now
         precondition(!spheres.isEmpty, "Node Zero needs at least one sphere")
         self.executor = executor
         self.spheres = spheres
@@ -75,6 +82,17 @@ public actor NodeZero {
         public var loss: Double
         /// Global gradient norm before clipping.
         public var gradientNorm: Double
+        /// Nanoseconds of each phase: gradients, merge (sum + norm), optimizer.
+        public var gradientNanoseconds: UInt64 = 0
+        public var mergeNanoseconds: UInt64 = 0
+        public var optimizerNanoseconds: UInt64 = 0
+    }
+
+    /// CLOCK_MONOTONIC in nanoseconds.
+    public static let monotonicNanoseconds: @Sendable () -> UInt64 = {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
     }
 
     /// Runs optimizer step `step` (0-based) on the global batch the plan assigns to it.
@@ -85,6 +103,7 @@ public actor NodeZero {
         let tokens = Double(b * spheres.count * layout.config.contextLength)
         let weights = SharedFloats(parameters)
         let scale = Float(1 / tokens)
+        let t0 = now()
 
         // 1. Gradients, one micro-batch per sphere.
         var losses = [Double](repeating: 0, count: spheres.count)
@@ -102,6 +121,7 @@ public actor NodeZero {
         var lossSum = 0.0
         for l in losses { lossSum += l }
 
+        let t1 = now()
         // 2. Merge: each sphere sums its shards over all gradients, in sphere order.
         let sources = spheres.map(\.gradient)
         var squares = [Double](repeating: 0, count: shardPlan.count)
@@ -125,6 +145,7 @@ public actor NodeZero {
             hyperparameters: h, learningRate: h.learningRate(at: step),
             gradientScale: AdamW.clipScale(norm: norm, clip: h.gradientClip))
 
+        let t2 = now()
         // 4. AdamW, each sphere on the shards it merged.
         let m = SharedFloats(optimizer.firstMoment), v = SharedFloats(optimizer.secondMoment)
         await withTaskGroup(of: Void.self) { group in
@@ -137,7 +158,10 @@ public actor NodeZero {
             }
         }
         optimizer.step += 1
-        return StepOutcome(loss: lossSum / tokens, gradientNorm: norm)
+        let t3 = now()
+        return StepOutcome(
+            loss: lossSum / tokens, gradientNorm: norm, gradientNanoseconds: t1 &- t0, mergeNanoseconds: t2 &- t1,
+            optimizerNanoseconds: t3 &- t2)
     }
 
     /// Mean cross-entropy over every full validation window, windows split evenly across spheres.

@@ -171,6 +171,7 @@ public final class Trainer {
         var trainSeconds = 0.0, trainedSteps = 0
         // The peer leaves its first 10 steps out of its tokens/s (warm-up); so does `steadyTokensPerSecond`.
         var steadySeconds = 0.0, steadySteps = 0
+        var phaseNanoseconds: (gradient: UInt64, merge: UInt64, optimizer: UInt64) = (0, 0, 0)
         var lastLoss = Double.nan
         var lastEval: Double? = nil
         let clock = ContinuousClock()
@@ -179,6 +180,9 @@ public final class Trainer {
             let lr = h.learningRate(at: step)
             let outcome = await runtime.nodeZero.step(step, plan: plan, train: dataset.train, hyperparameters: h)
             let norm = outcome.gradientNorm
+            phaseNanoseconds.gradient += outcome.gradientNanoseconds
+            phaseNanoseconds.merge += outcome.mergeNanoseconds
+            phaseNanoseconds.optimizer += outcome.optimizerNanoseconds
             step += 1
             let seconds = Trainer.seconds(clock.now - started)
             trainSeconds += seconds
@@ -230,7 +234,9 @@ public final class Trainer {
             finalStep: step, steps: h.steps, lastLoss: lastLoss, validationLoss: lastEval,
             tokensPerSecond: trainSeconds > 0 ? Double(trainedSteps) * tokensPerStep / trainSeconds : 0,
             steadyTokensPerSecond: steadySteps > 0 ? Double(steadySteps) * tokensPerStep / steadySeconds : nil,
-            trainingSeconds: trainSeconds, checkpoint: path, memory: ProcessMemory.current())
+            trainingSeconds: trainSeconds, checkpoint: path, memory: ProcessMemory.current(),
+            gradientSeconds: Double(phaseNanoseconds.gradient) * 1e-9, mergeSeconds: Double(phaseNanoseconds.merge) * 1e-9,
+            optimizerSeconds: Double(phaseNanoseconds.optimizer) * 1e-9)
     }
 
     /// Mean cross-entropy over the whole validation split (windows shared among the spheres).
@@ -297,6 +303,10 @@ public struct TrainingSummary: Sendable {
     public var trainingSeconds: Double
     public var checkpoint: String
     public var memory: ProcessMemory
+    /// Time in each phase of the steps: forward/backward, lock-free merge (sum and norm), AdamW.
+    public var gradientSeconds: Double
+    public var mergeSeconds: Double
+    public var optimizerSeconds: Double
 }
 
 struct EvalRecord: Encodable {

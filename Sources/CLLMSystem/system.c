@@ -22,3 +22,9 @@ int cllm_thread_stack(void **low, size_t *size) {
 }
 
 long cllm_thread_id(void) { return (long)syscall(SYS_gettid); }
+
+void cllm_touch_stack(size_t bytes) {
+    volatile char buffer[bytes];
+    for (size_t i = 0; i < bytes; i += 512) buffer[i] = (char)i;
+    if (bytes > 0) buffer[bytes - 1] = 1;
+}

@@ -66,6 +66,10 @@ final class ProgressDisplay {
             let tps = s.steadyTokensPerSecond ?? s.tokensPerSecond
             print("tokens_per_s=\(fmt(tps, 1)) val_loss=\(v) peak_rss_mb=\(fmt(Double(s.memory.peakResidentBytes) / 1_048_576, 1))")
         }
+        let phases = s.gradientSeconds + s.mergeSeconds + s.optimizerSeconds
+        if phases > 0 {
+            say("step phases: gradients \(fmt(100 * s.gradientSeconds / phases, 1))%, merge \(fmt(100 * s.mergeSeconds / phases, 1))%, optimizer \(fmt(100 * s.optimizerSeconds / phases, 1))%")
+        }
         say("done: step \(s.finalStep)/\(s.steps), validation loss \(v), \(Int(s.tokensPerSecond.rounded())) tokens/s over \(fmt(s.trainingSeconds, 1)) s of training; peak RSS \(s.memory.peakResidentBytes / 1_048_576) MiB, VmSize \(s.memory.virtualBytes / 1_048_576) MiB")
     }
 

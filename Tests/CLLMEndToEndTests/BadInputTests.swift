@@ -86,6 +86,16 @@ struct BadInputEndToEndTests {
         FlagCase(overrides: ["--stop-after": "0"], phrase: "stop-after must be positive, got 0"),
         FlagCase(overrides: ["--eval-interval": "-1"], phrase: "eval interval must not be negative, got -1"),
         FlagCase(overrides: ["--width": "131072"], phrase: "width 131072 is larger than cllm supports"),
+        // The sphere runtime's settings.
+        FlagCase(overrides: ["--spheres": "0"], phrase: "--spheres must be at least 1, got 0"),
+        FlagCase(overrides: ["--threads": "0"], phrase: "--threads must be at least 1, got 0"),
+        FlagCase(overrides: ["--stack-size": "16K"], phrase: "is below the minimum of 65536 bytes"),
+        FlagCase(overrides: ["--stack-size": "1000000"], phrase: "is not a multiple of the page size"),
+        FlagCase(overrides: ["--stack-size": "lots"], phrase: "--stack-size lots is not a size"),
+        FlagCase(overrides: ["--spheres": "3"], phrase: "cannot be split evenly across 3 spheres"),
+        FlagCase(overrides: ["--spheres": "16", "--batch-size": "16", "--levels": "2"],
+                 phrase: "--spheres 16 needs 3 levels of the hierarchy but --levels 2 holds only 13 positions"),
+        FlagCase(overrides: ["--spheres": "30000", "--batch-size": "30000"], phrase: "exceeds the hierarchy's 22621 positions"),
     ]
 
     @Test("invalid training flag", arguments: flagCases)

@@ -12,4 +12,7 @@ int cllm_thread_stack(void **low, size_t *size);
 
 /// The kernel's id of the calling thread.
 long cllm_thread_id(void);
+/// Writes `bytes` of the calling thread's stack (a variable-length array), so tests and the memory
+/// benchmark can make a thread use a known depth of stack.
+void cllm_touch_stack(size_t bytes);
 #endif

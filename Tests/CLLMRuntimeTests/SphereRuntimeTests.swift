@@ -1,0 +1,189 @@
+import CLLMKernels
+import CLLMModel
+import Testing
+@testable import CLLMRuntime
+
+/// A small model and synthetic data, enough for the runtime's arithmetic to be exercised in milliseconds.
+enum Fixture {
+    static let config = ModelConfig(vocabSize: 17, contextLength: 8, layers: 2, heads: 2, width: 16)
+    static let layout = ParameterLayout(config)
+    static let train: [Int32] = {
+        var rng = RandomSource(seed: 99)
+        return (0..<4000).map { _ in Int32(rng.next() % 17) }
+    }()
+    static let validation: [Int32] = {
+        var rng = RandomSource(seed: 98)
+        return (0..<300).map { _ in Int32(rng.next() % 17) }
+    }()
+    static func hyperparameters(batch: Int) -> Hyperparameters {
+        var h = Hyperparameters()
+        h.batchSize = batch
+        h.steps = 20
+        h.warmupSteps = 2
+        h.seed = 7
+        return h
+    }
+    static func plan(_ h: Hyperparameters) -> BatchPlan {
+        BatchPlan(seed: h.seed, trainCount: train.count, contextLength: config.contextLength)
+    }
+
+    /// Runs `steps` steps on a real runtime and returns the weights, the AdamW moments and the last losses.
+    static func run(
+        spheres: Int, threads: Int, batch: Int, steps: Int, hierarchy: SphereHierarchy.Mode = .active
+    ) async throws -> (weights: [Float], moments: ([Float], [Float]), losses: [Double], runtime: SphereRuntime) {
+        var c = RuntimeConfiguration()
+        c.spheres = spheres
+        c.threads = threads
+        c.hierarchy = hierarchy
+        let h = hyperparameters(batch: batch)
+        let runtime = try SphereRuntime(configuration: c, layout: layout, batchSize: batch)
+        await runtime.nodeZero.initialize(seed: h.seed)
+        var losses: [Double] = []
+        for s in 0..<steps {
+            losses.append(await runtime.nodeZero.step(s, plan: plan(h), train: train, hyperparameters: h).loss)
+        }
+        return (await runtime.nodeZero.weights(), await runtime.nodeZero.moments(), losses, runtime)
+    }
+
+    /// The same steps computed on this thread, one micro-batch after another, summed in sphere order
+    /// through the same shard plan: the specification the runtime must match bit for bit.
+    static func reference(spheres: Int, batch: Int, steps: Int) -> [Float] {
+        let h = hyperparameters(batch: batch)
+        let b = batch / spheres
+        let params = FloatBuffer(count: layout.count)
+        Initialization.initialize(params.pointer, layout: layout, seed: h.seed)
+        let opt = AdamW(layout: layout)
+        let grads = (0..<spheres).map { _ in FloatBuffer(count: layout.count) }
+        let act = Activations(config: config, batch: b, time: config.contextLength)
+        let merged = FloatBuffer(count: layout.count)
+        let shards = ShardPlan(parameterCount: layout.count)
+        let scale = Float(1 / Double(batch * config.contextLength))
+        for step in 0..<steps {
+            for s in 0..<spheres {
+                plan(h).fill(step: step, sequences: (s * b)..<((s + 1) * b), from: train,
+                             inputs: act.inputs.baseAddress!, targets: act.labels.baseAddress!)
+                GPT.forwardBackward(parameters: params.pointer, gradients: grads[s].pointer, layout: layout,
+                                    activations: act, lossScale: scale)
+            }
+            merged.copy(from: grads[0])
+            for s in 1..<max(1, spheres) { Elementwise.add(merged.pointer, grads[s].pointer, count: layout.count) }
+            var squares: [Double] = []
+            for i in 0..<shards.count {
+                let r = shards.range(i)
+                squares.append(Elementwise.sumOfSquares(merged.pointer + r.lowerBound, count: r.count))
+            }
+            let norm = GradientMerge.norm(shardSquares: squares)
+            let u = opt.nextUpdate(hyperparameters: h, learningRate: h.learningRate(at: step),
+                                   gradientScale: AdamW.clipScale(norm: norm, clip: h.gradientClip))
+            opt.apply(u, parameters: params.pointer, gradients: merged.pointer, range: 0..<layout.count)
+            opt.step += 1
+        }
+        return params.array
+    }
+}
+
+@Suite("Sphere runtime", .tags(.runtime))
+struct SphereRuntimeTests {
+    @Test("weights are the same bits for 1, 2, 3 and 8 threads, and equal the sequential reference")
+    func threadCountIndependence() async throws {
+        let reference = Fixture.reference(spheres: 8, batch: 16, steps: 4)
+        var first: [Float]? = nil
+        for threads in [1, 2, 3, 8] {
+            let r = try await Fixture.run(spheres: 8, threads: threads, batch: 16, steps: 4)
+            r.runtime.shutdown()
+            #expect(r.weights == reference, "threads \(threads) differ from the sequential reference")
+            if let first { #expect(r.weights == first) } else { first = r.weights }
+        }
+    }
+
+    @Test("N spheres agree with one sphere on the same global batch (within 1e-5 relative)", arguments: [2, 4, 12])
+    func spheresAgreeWithOne(spheres: Int) async throws {
+        let one = try await Fixture.run(spheres: 1, threads: 1, batch: 12, steps: 1)
+        one.runtime.shutdown()
+        let many = try await Fixture.run(spheres: spheres, threads: 2, batch: 12, steps: 1)
+        many.runtime.shutdown()
+        #expect(abs(one.losses[0] - many.losses[0]) <= 1e-5 * abs(one.losses[0]))
+        // The first AdamW moment after one step is (1 − β1)·clip·gradient: compare the merged gradients.
+        let a = one.moments.0, b = many.moments.0
+        var diff = 0.0, norm = 0.0
+        for i in a.indices { diff += Double(a[i] - b[i]) * Double(a[i] - b[i]); norm += Double(a[i]) * Double(a[i]) }
+        #expect((diff / norm).squareRoot() < 1e-5, "relative gradient difference \((diff / norm).squareRoot())")
+    }
+
+    @Test("idle positions of the full hierarchy change nothing")
+    func idleSpheresChangeNothing() async throws {
+        let active = try await Fixture.run(spheres: 14, threads: 2, batch: 14, steps: 3)
+        let full = try await Fixture.run(spheres: 14, threads: 2, batch: 14, steps: 3, hierarchy: .full)
+        #expect(active.weights == full.weights)
+        let rows = full.runtime.status()
+        #expect(rows.count == 157)
+        #expect(rows.filter { $0.state == .idle }.count == 143)
+        #expect(rows.filter { $0.state == .idle }.allSatisfy { $0.microBatches == 0 && $0.arenaAllocated == 0 })
+        #expect(active.runtime.status().count == 14)
+        active.runtime.shutdown()
+        full.runtime.shutdown()
+    }
+
+    @Test("Node Zero processes no batch; every sphere does one per step, on a worker thread")
+    func nodeZeroNeverComputes() async throws {
+        let r = try await Fixture.run(spheres: 4, threads: 2, batch: 8, steps: 5)
+        defer { r.runtime.shutdown() }
+        let zero = r.runtime.nodeZeroStatus()
+        #expect(zero.state == .control)
+        #expect(zero.microBatches == 0 && zero.tokens == 0)
+        let workerThreads = Set(r.runtime.workerExecutors.map(\.threadID))
+        for sphere in r.runtime.nodeZero.spheres {
+            #expect(sphere.counters.microBatches == 5)
+            #expect(sphere.counters.thread != r.runtime.nodeZeroExecutor.threadID)
+            #expect(workerThreads.contains(sphere.counters.thread))
+        }
+    }
+
+    @Test("arena statistics attribute each sphere's buffers to its own arena",
+          .enabled(if: Jemalloc.totals().allocated > 0, "a sanitizer owns malloc"))
+    func arenaAttribution() async throws {
+        let r = try await Fixture.run(spheres: 3, threads: 2, batch: 6, steps: 1)
+        defer { r.runtime.shutdown() }
+        for (i, sphere) in r.runtime.nodeZero.spheres.enumerated() {
+            let stats = r.runtime.sphereArenas[i].stats()
+            // The sphere's gradient and activations, and nothing of anyone else's.
+            #expect(stats.allocated >= sphere.bufferBytes)
+            #expect(stats.allocated < sphere.bufferBytes + 64 * 1024)
+        }
+        // Node Zero's arena holds weights, merged gradient and both moments.
+        let zero = r.runtime.nodeZeroArena.stats()
+        #expect(zero.allocated >= 4 * Fixture.layout.count * 4)
+        #expect(Set(r.runtime.sphereArenas.map(\.index)).count == 3)
+    }
+
+    @Test("validation loss does not depend on the number of spheres beyond float rounding")
+    func evaluation() async throws {
+        let one = try await Fixture.run(spheres: 1, threads: 1, batch: 4, steps: 0)
+        let four = try await Fixture.run(spheres: 4, threads: 2, batch: 4, steps: 0)
+        let a = await one.runtime.nodeZero.validationLoss(validation: Fixture.validation)
+        let b = await four.runtime.nodeZero.validationLoss(validation: Fixture.validation)
+        #expect(abs(a - b) < 1e-6 * a)
+        #expect(abs(a - _log(17)) < 0.2)
+        one.runtime.shutdown()
+        four.runtime.shutdown()
+    }
+
+    @Test("hierarchy arithmetic: levels 1/12/144/1728, groups mod 12")
+    func hierarchy() throws {
+        #expect(SphereHierarchy.positions(levels: 3) == 157)
+        #expect(SphereHierarchy.positions(levels: 4) == 1885)
+        #expect(SphereHierarchy.levels(toHold: 63) == 3)
+        #expect(SphereHierarchy.levels(toHold: 13) == 2)
+        #expect(SphereHierarchy.levels(toHold: 14) == 3)
+        #expect(try SphereHierarchy(spheres: 63, mode: .full).positionCount == 157)
+        #expect(try SphereHierarchy(spheres: 63, mode: .active).positionCount == 63)
+        #expect(SphereHierarchy.level(of: 0) == 0 && SphereHierarchy.level(of: 12) == 1 && SphereHierarchy.level(of: 13) == 2)
+        #expect(SphereHierarchy.parent(of: 13) == 1 && SphereHierarchy.group(of: 25) == 1)
+        #expect(throws: RuntimeError.self) { try SphereHierarchy(spheres: 0, mode: .active) }
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+func _log(_ x: Double) -> Double { Glibc.log(x) }
+#endif

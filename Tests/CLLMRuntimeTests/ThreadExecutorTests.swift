@@ -1,0 +1,90 @@
+import CLLMSystem
+#if canImport(Glibc)
+import Glibc
+#endif
+import Testing
+@testable import CLLMRuntime
+
+extension Tag {
+    @Tag static var runtime: Self
+}
+
+/// An actor pinned to a given executor, reporting where its methods run.
+actor Probe {
+    nonisolated let executor: ThreadExecutor
+    nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
+    init(_ executor: ThreadExecutor) { self.executor = executor }
+
+    func whereAmI() -> (onThread: Bool, stack: Int, tid: Int) {
+        var low: UnsafeMutableRawPointer? = nil
+        var size = 0
+        _ = cllm_thread_stack(&low, &size)
+        return (executor.isCurrentThread, size, cllm_thread_id())
+    }
+}
+
+@Suite("Thread executor", .tags(.runtime))
+struct ThreadExecutorTests {
+    @Test("actor jobs run on the executor's thread, with the requested stack size", arguments: [1 << 20, 256 << 10, 8 << 20])
+    func runsOnItsThread(stackSize: Int) async throws {
+        let ex = try ThreadExecutor(name: "probe", stackSize: stackSize)
+        defer { ex.shutdown() }
+        let probe = Probe(ex)
+        for _ in 0..<3 {
+            let r = await probe.whereAmI()
+            #expect(r.onThread)
+            #expect(r.stack == stackSize)
+            #expect(r.tid == ex.threadID)
+        }
+        #expect(!ex.isCurrentThread)
+    }
+
+    @Test("the thread carries its name")
+    func named() throws {
+        let ex = try ThreadExecutor(name: "sphere-7", stackSize: 1 << 20)
+        defer { ex.shutdown() }
+        var comm = [UInt8](repeating: 0, count: 64)
+        let path = "/proc/self/task/\(ex.threadID)/comm"
+        let fd = open(path, O_RDONLY)
+        try #require(fd >= 0)
+        let n = read(fd, &comm, 63)
+        close(fd)
+        #expect(String(decoding: comm[0..<max(0, n)], as: UTF8.self).hasPrefix("sphere-7"))
+    }
+
+    @Test("stack sizes below the minimum or off page boundaries are refused")
+    func badStacks() {
+        #expect(throws: RuntimeError.self) { try ThreadExecutor(name: "x", stackSize: 16 << 10) }
+        #expect(throws: RuntimeError.self) { try ThreadExecutor(name: "x", stackSize: (1 << 20) + 100) }
+        #expect(ThreadExecutor.minimumStackSize >= 64 << 10)
+    }
+
+    @Test("stack high-water grows with use and stays far below the stack size")
+    func highWater() async throws {
+        let ex = try ThreadExecutor(name: "deep", stackSize: 1 << 20)
+        defer { ex.shutdown() }
+        let probe = Probe(ex)
+        _ = await probe.whereAmI()
+        let before = ex.stackHighWater
+        #expect(before > 0 && before < 1 << 20)
+        await probe.touchStack(kib: 200)
+        let after = ex.stackHighWater
+        #expect(after >= before + 150 * 1024, "high-water \(before) → \(after)")
+        #expect(after < 1 << 20)
+    }
+
+    @Test("shutdown joins the thread: the process's thread count returns to where it was")
+    func shutdownJoins() async throws {
+        let before = ProcessMemory.current().threads
+        var executors: [ThreadExecutor] = []
+        for i in 0..<8 { executors.append(try ThreadExecutor(name: "t\(i)", stackSize: 1 << 20)) }
+        #expect(ProcessMemory.current().threads == before + 8)
+        for e in executors { e.shutdown() }
+        #expect(ProcessMemory.current().threads == before)
+    }
+}
+
+extension Probe {
+    /// Touches about `kib` KiB of this thread's stack.
+    func touchStack(kib: Int) { cllm_touch_stack(kib * 1024) }
+}
