@@ -18,13 +18,25 @@ import Glibc
 public actor NodeZero {
     public nonisolated let executor: any ActorExecutor
     public nonisolated let counters = SphereCounters()
-    public nonisolated let spheres: [Sphere]
+    /// The spheres as they are now (a failed one is replaced by a fresh one in the same position).
+    public private(set) var spheres: [Sphere]
+    /// Status counters of each position, kept across replacements so reports stay continuous.
+    public nonisolated let sphereCounters: [SphereCounters]
+    /// Each sphere's own buffer bytes (gradient + activations).
+    public nonisolated let sphereBufferBytes: Int
+    /// Builds the sphere of a position (again, after a failure) on its executor and allocator.
+    let makeSphere: @Sendable (Int, SphereCounters) -> Sphere
+    /// Replacements performed so far.
+    public private(set) var recoveries: [RecoveryRecord] = []
+    let variant: MergeVariant
+    let idlePositions: Int
+    var staleGradient: FloatBuffer?
     public nonisolated let layout: ParameterLayout
     public nonisolated let shardPlan: ShardPlan
     let parameters: FloatBuffer
     let optimizer: AdamW
     /// The merged gradient; with one sphere, that sphere's own buffer (nothing to sum).
-    let merged: SharedFloats
+    var merged: SharedFloats { mergedStorage.map(SharedFloats.init) ?? spheres[0].gradient }
     let mergedStorage: FloatBuffer?
     let shardsOfSphere: [[Int]]
     public nonisolated let microBatch: Int
@@ -34,12 +46,32 @@ public actor NodeZero {
     public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
 
     public init(
-        executor: any ActorExecutor, spheres: [Sphere], layout: ParameterLayout, microBatch: Int,
-        allocator: any FloatAllocator, shardPlan: ShardPlan? = nil,
+        executor: any ActorExecutor, sphereCount: Int, makeSphere: @escaping @Sendable (Int, SphereCounters) -> Sphere,
+        layout: ParameterLayout, microBatch: Int, allocator: any FloatAllocator, shardPlan: ShardPlan? = nil,
         now: @escaping @Sendable () -> UInt64 = NodeZero.monotonicNanoseconds
     ) {
+        self.init(
+            executor: executor, sphereCount: sphereCount, makeSphere: makeSphere, layout: layout, microBatch: microBatch,
+            allocator: allocator, shardPlan: shardPlan, now: now, variant: .correct, idlePositions: 0)
+    }
+
+    package init(
+        executor: any ActorExecutor, sphereCount: Int, makeSphere: @escaping @Sendable (Int, SphereCounters) -> Sphere,
+        layout: ParameterLayout, microBatch: Int, allocator: any FloatAllocator, shardPlan: ShardPlan?,
+        now: @escaping @Sendable () -> UInt64, variant: MergeVariant, idlePositions: Int
+    ) {
+        precondition(sphereCount > 0, "Node Zero needs at least one sphere")
         self.now = now
-        precondition(!spheres.isEmpty, "Node Zero needs at least one sphere")
+        self.variant = variant
+        self.idlePositions = idlePositions
+        self.makeSphere = makeSphere
+        let counters = (0..<sphereCount).map { _ in SphereCounters() }
+        sphereCounters = counters
+        let spheres = (0..<sphereCount).map { makeSphere($0, counters[$0]) }
+        sphereBufferBytes = spheres[0].bufferBytes
+        if variant == .idleAddsStaleGradient && idlePositions > 0 {
+            staleGradient = FloatBuffer(count: layout.count, allocator: allocator)
+        }
         self.executor = executor
         self.spheres = spheres
         self.layout = layout
@@ -48,16 +80,9 @@ public actor NodeZero {
         self.shardPlan = plan
         parameters = FloatBuffer(count: layout.count, allocator: allocator)
         optimizer = AdamW(layout: layout, allocator: allocator)
-        if spheres.count == 1 {
-            mergedStorage = nil
-            merged = spheres[0].gradient
-        } else {
-            let storage = FloatBuffer(count: layout.count, allocator: allocator)
-            mergedStorage = storage
-            merged = SharedFloats(storage)
-        }
+        mergedStorage = spheres.count == 1 ? nil : FloatBuffer(count: layout.count, allocator: allocator)
         shardsOfSphere = (0..<spheres.count).map { plan.shards(ofWorker: $0, workers: spheres.count) }
-        counters.state = .control
+        self.counters.state = .control
     }
 
     /// Fresh GPT-2 initialisation from a seed.
@@ -97,7 +122,7 @@ public actor NodeZero {
 
     /// Runs optimizer step `step` (0-based) on the global batch the plan assigns to it.
     public func step(
-        _ step: Int, plan: BatchPlan, train: [Int32], hyperparameters h: Hyperparameters
+        _ step: Int, plan batchPlan: BatchPlan, train: [Int32], hyperparameters h: Hyperparameters
     ) async -> StepOutcome {
         let b = microBatch
         let tokens = Double(b * spheres.count * layout.config.contextLength)
@@ -105,39 +130,89 @@ public actor NodeZero {
         let scale = Float(1 / tokens)
         let t0 = now()
 
-        // 1. Gradients, one micro-batch per sphere.
+        // 1. Gradients, one micro-batch per sphere; a failed sphere is replaced and its micro-batch recomputed.
         var losses = [Double](repeating: 0, count: spheres.count)
-        await withTaskGroup(of: (Int, Double).self) { group in
+        var completion: [Int] = []
+        var failed: [Int] = []
+        let spheres = self.spheres
+        let plan = shardPlan
+        let earlyShards = variant == .reduceBeforeAllGradients ? shardsOfSphere.map { $0.map(plan.range) } : []
+        let earlySources = spheres.map(\.gradient)
+        let mergedEarly = self.merged
+        await withTaskGroup(of: (Int, Double?).self) { group in
             for (i, sphere) in spheres.enumerated() {
                 group.addTask(executorPreference: sphere.executor) {
-                    let loss = await sphere.computeGradient(
-                        step: step, sequences: (i * b)..<((i + 1) * b), parameters: weights, plan: plan, train: train,
-                        lossScale: scale)
-                    return (i, loss)
+                    do {
+                        let loss = try await sphere.computeGradient(
+                            step: step, sequences: (i * b)..<((i + 1) * b), parameters: weights, plan: batchPlan,
+                            train: train, lossScale: scale)
+                        if !earlyShards.isEmpty {  // broken variant: no barrier between gradients and merge
+                            _ = await sphere.reduce(shards: earlyShards[i], sources: earlySources, merged: mergedEarly)
+                        }
+                        return (i, loss)
+                    } catch {
+                        return (i, nil)
+                    }
                 }
             }
-            for await (i, loss) in group { losses[i] = loss }
+            for await (i, loss) in group {
+                if let loss { losses[i] = loss; completion.append(i) } else { failed.append(i) }
+            }
+        }
+        for i in failed.sorted() {
+            let started = now()
+            var attempt = 1
+            while true {
+                let fresh = makeSphere(i, sphereCounters[i])
+                self.spheres[i] = fresh
+                do {
+                    losses[i] = try await fresh.computeGradient(
+                        step: step, sequences: (i * b)..<((i + 1) * b), parameters: weights, plan: batchPlan,
+                        train: train, lossScale: scale, attempt: attempt)
+                    break
+                } catch {
+                    attempt += 1
+                }
+            }
+            completion.append(i)
+            recoveries.append(RecoveryRecord(sphere: i, step: step, nanoseconds: now() &- started))
         }
         var lossSum = 0.0
         for l in losses { lossSum += l }
 
         let t1 = now()
         // 2. Merge: each sphere sums its shards over all gradients, in sphere order.
-        let sources = spheres.map(\.gradient)
+        var ordered = self.spheres.map(\.gradient)
+        if variant == .completionOrder { ordered = completion.map { ordered[$0] } }
+        if let stale = staleGradient { ordered.append(SharedFloats(stale)) }
+        let sources = ordered
         var squares = [Double](repeating: 0, count: shardPlan.count)
         let merged = self.merged
-        let plan = shardPlan
-        await withTaskGroup(of: (Int, [Double]).self) { group in
-            for (i, sphere) in spheres.enumerated() where !shardsOfSphere[i].isEmpty {
-                let shards = shardsOfSphere[i]
-                group.addTask(executorPreference: sphere.executor) {
-                    (i, await sphere.reduce(shards: shards.map(plan.range), sources: sources, merged: merged))
+        let current = self.spheres
+        let clearAfter = variant == .reuseBufferBeforeReadersFinish
+        if variant != .reduceBeforeAllGradients {
+            await withTaskGroup(of: (Int, [Double]).self) { group in
+                for (i, sphere) in current.enumerated() where !shardsOfSphere[i].isEmpty {
+                    let shards = shardsOfSphere[i]
+                    group.addTask(executorPreference: sphere.executor) {
+                        let norms = await sphere.reduce(shards: shards.map(plan.range), sources: sources, merged: merged)
+                        if clearAfter { await sphere.clearGradient() }
+                        return (i, norms)
+                    }
+                }
+                for await (i, norms) in group {
+                    for (shard, value) in zip(shardsOfSphere[i], norms) { squares[shard] = value }
                 }
             }
-            for await (i, norms) in group {
-                for (shard, value) in zip(shardsOfSphere[i], norms) { squares[shard] = value }
+        } else {
+            for i in current.indices {
+                for shard in shardsOfSphere[i] {
+                    let r = plan.range(shard)
+                    squares[shard] = Elementwise.sumOfSquares(merged.pointer + r.lowerBound, count: r.count)
+                }
             }
         }
+        if let stale = staleGradient { stale.pointer.update(from: current[0].gradient.pointer, count: layout.count) }
 
         // 3. Global norm in shard order, and the clipping scale.
         let norm = GradientMerge.norm(shardSquares: squares)
@@ -149,7 +224,7 @@ public actor NodeZero {
         // 4. AdamW, each sphere on the shards it merged.
         let m = SharedFloats(optimizer.firstMoment), v = SharedFloats(optimizer.secondMoment)
         await withTaskGroup(of: Void.self) { group in
-            for (i, sphere) in spheres.enumerated() where !shardsOfSphere[i].isEmpty {
+            for (i, sphere) in current.enumerated() where !shardsOfSphere[i].isEmpty {
                 let shards = shardsOfSphere[i].map(plan.range)
                 group.addTask(executorPreference: sphere.executor) {
                     await sphere.update(
@@ -186,6 +261,9 @@ public actor NodeZero {
         for x in totals { total += x }
         return total / Double(windows * t)
     }
+
+    /// The merged gradient of the last step (simulation checks, tests).
+    public func mergedGradient() -> [Float] { Array(UnsafeBufferPointer(start: merged.pointer, count: layout.count)) }
 
     /// Optimizer steps completed.
     public var completedSteps: Int { optimizer.step }

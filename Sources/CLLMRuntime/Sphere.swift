@@ -11,7 +11,7 @@ public typealias ActorExecutor = SerialExecutor & TaskExecutor
 public actor Sphere {
     public nonisolated let position: Int
     public nonisolated let executor: any ActorExecutor
-    public nonisolated let counters = SphereCounters()
+    public nonisolated let counters: SphereCounters
     /// Address of this sphere's gradient buffer, read by whoever merges a shard (after this sphere's
     /// gradient phase completed, never during it).
     public nonisolated let gradient: SharedFloats
@@ -25,8 +25,10 @@ public actor Sphere {
 
     public init(
         position: Int, executor: any ActorExecutor, layout: ParameterLayout, microBatch: Int,
-        allocator: any FloatAllocator
+        allocator: any FloatAllocator, faults: (any FaultInjector)? = nil, counters: SphereCounters = SphereCounters()
     ) {
+        self.faults = faults
+        self.counters = counters
         self.position = position
         self.executor = executor
         self.layout = layout
@@ -39,14 +41,28 @@ public actor Sphere {
         counters.state = .waiting
     }
 
+    /// Injected faults (simulation, stress tests): consulted once per micro-batch.
+    nonisolated let faults: (any FaultInjector)?
+
     /// Forward and backward of sequences `sequences` of step `step`, gradient into this sphere's buffer.
-    /// Returns the summed (unscaled) loss of its tokens.
+    /// Returns the summed (unscaled) loss of its tokens. Throws `SphereFailure` when a fault is injected:
+    /// Node Zero then replaces this sphere.
     public func computeGradient(
-        step: Int, sequences: Range<Int>, parameters: SharedFloats, plan: BatchPlan, train: [Int32], lossScale: Float
-    ) -> Double {
+        step: Int, sequences: Range<Int>, parameters: SharedFloats, plan: BatchPlan, train: [Int32], lossScale: Float,
+        attempt: Int = 0
+    ) async throws(SphereFailure) -> Double {
         precondition(sequences.count == microBatch, "micro-batch of \(sequences.count) for a sphere sized \(microBatch)")
         counters.state = .working
         defer { counters.state = .waiting }
+        if let fault = faults?.fault(sphere: position, step: step, attempt: attempt) {
+            switch fault {
+            case .fail:
+                counters.state = .idle
+                throw SphereFailure(position: position, step: step)
+            case .slow(let yields):
+                for _ in 0..<yields { await Task.yield() }
+            }
+        }
         plan.fill(
             step: step, sequences: sequences, from: train, inputs: activations.inputs.baseAddress!,
             targets: activations.labels.baseAddress!)
@@ -64,6 +80,9 @@ public actor Sphere {
         defer { counters.state = .waiting }
         return shards.map { GradientMerge.reduce(range: $0, sources: sources, into: merged) }
     }
+
+    /// Zeroes this sphere's gradient (used only by a deliberately broken merge variant).
+    func clearGradient() { gradients.zero() }
 
     /// AdamW on the given shards of the parameter vector.
     public func update(

@@ -17,7 +17,10 @@ public final class SphereRuntime: Sendable {
     /// Status counters of idle positions (full hierarchy): they only ever say "idle".
     public let idlePositions: [SphereCounters]
 
-    public init(configuration c: RuntimeConfiguration, layout: ParameterLayout, batchSize: Int) throws(RuntimeError) {
+    public init(
+        configuration c: RuntimeConfiguration, layout: ParameterLayout, batchSize: Int,
+        faults: (any FaultInjector)? = nil
+    ) throws(RuntimeError) {
         try c.validate(batchSize: batchSize)
         configuration = c
         hierarchy = try SphereHierarchy(spheres: c.spheres, mode: c.hierarchy)
@@ -38,18 +41,19 @@ public final class SphereRuntime: Sendable {
         workerExecutors = workers
         let microBatch = batchSize / c.spheres
         var arenas: [JemallocArena] = []
-        var spheres: [Sphere] = []
-        for i in 0..<c.spheres {
-            let arena = try JemallocArena.create()
-            arenas.append(arena)
-            spheres.append(Sphere(
-                position: i, executor: workers[i % count], layout: layout, microBatch: microBatch, allocator: arena))
-        }
+        for _ in 0..<c.spheres { arenas.append(try JemallocArena.create()) }
         sphereArenas = arenas
         idlePositions = (0..<hierarchy.idleCount).map { _ in SphereCounters() }
+        let executors = workers, sphereArenaList = arenas
+        // A sphere (and its replacement after a failure) lives on thread i mod threads, allocating from arena i.
+        let makeSphere: @Sendable (Int, SphereCounters) -> Sphere = { i, counters in
+            Sphere(
+                position: i, executor: executors[i % count], layout: layout, microBatch: microBatch,
+                allocator: sphereArenaList[i], faults: faults, counters: counters)
+        }
         nodeZero = NodeZero(
-            executor: nodeZeroExecutor, spheres: spheres, layout: layout, microBatch: microBatch,
-            allocator: nodeZeroArena)
+            executor: nodeZeroExecutor, sphereCount: c.spheres, makeSphere: makeSphere, layout: layout,
+            microBatch: microBatch, allocator: nodeZeroArena)
     }
 
     /// Stops every thread (after the work queued on it). The runtime must not be used afterwards.
@@ -61,12 +65,12 @@ public final class SphereRuntime: Sendable {
     /// One row per position: Node Zero's thread is reported separately by `nodeZeroStatus`.
     public func status() -> [SphereStatus] {
         var rows: [SphereStatus] = []
-        for (i, sphere) in nodeZero.spheres.enumerated() {
+        for (i, counters) in nodeZero.sphereCounters.enumerated() {
             let ex = workerExecutors[i % workerExecutors.count]
             let stats = sphereArenas[i].stats()
             rows.append(SphereStatus(
                 position: i, level: SphereHierarchy.level(of: i), group: SphereHierarchy.group(of: i),
-                state: sphere.counters.state, microBatches: sphere.counters.microBatches, tokens: sphere.counters.tokens,
+                state: counters.state, microBatches: counters.microBatches, tokens: counters.tokens,
                 arenaAllocated: stats.allocated, arenaResident: stats.resident, thread: ex.name,
                 stackHighWater: ex.stackHighWater))
         }
