@@ -28,15 +28,17 @@ let package = Package(
         .target(name: "CLLMKernels", swiftSettings: kernelFlags),
         .target(name: "CLLMModel", dependencies: ["CLLMKernels"]),
         .target(name: "CLLMRuntime", dependencies: ["CLLMModel", "CLLMKernels", "CJemalloc", "CLLMSystem"]),
+        .target(name: "CLLMSimulation", dependencies: ["CLLMRuntime", "CLLMModel", "CLLMKernels"]),
         .executableTarget(
             name: "cllm",
             dependencies: [
-                "CLLMModel", "CLLMRuntime",
+                "CLLMModel", "CLLMRuntime", "CLLMSimulation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "CLLMModelTests", dependencies: ["CLLMModel", "CLLMKernels"]),
         .testTarget(name: "CLLMRuntimeTests", dependencies: ["CLLMRuntime", "CLLMModel", "CLLMKernels", "CLLMSystem"]),
         // "cllm" makes `swift test` build the binary these tests run.
+        .testTarget(name: "CLLMSimulationTests", dependencies: ["CLLMSimulation", "CLLMRuntime", "CLLMModel"]),
         .testTarget(name: "CLLMEndToEndTests", dependencies: ["CLLMModel", "cllm"]),
     ],
     swiftLanguageModes: [.v6]

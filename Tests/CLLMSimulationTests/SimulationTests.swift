@@ -1,0 +1,153 @@
+import CLLMRuntime
+import Testing
+@testable import CLLMSimulation
+
+extension Tag {
+    @Tag static var simulation: Self
+}
+
+@Suite("Simulation", .tags(.simulation))
+struct SimulationTests {
+    static func scenario(spheres: Int = 6, threads: Int = 3, steps: Int = 3, policy: SchedulingPolicy = .uniform,
+                         hierarchy: SphereHierarchy.Mode = .active) -> Scenario {
+        var s = Scenario(name: "test")
+        s.spheres = spheres
+        s.threads = threads
+        s.steps = steps
+        s.batchSize = spheres * 2
+        s.policy = policy
+        s.hierarchy = hierarchy
+        return s
+    }
+
+    @Test("every seed matches the sequential reference, bit for bit", arguments: [SchedulingPolicy.uniform, .pct])
+    func correctMerge(policy: SchedulingPolicy) {
+        let sim = Simulation(scenario: Self.scenario(policy: policy))
+        for seed in UInt64(1)...40 {
+            let r = sim.run(seed: seed)
+            #expect(r.passed, "seed \(seed): \(r.failures)")
+            #expect(r.escaped == 0)
+        }
+    }
+
+    @Test("the same seed twice gives the same trace; different seeds give different traces")
+    func determinism() {
+        let sim = Simulation(scenario: Self.scenario(spheres: 8, threads: 8))
+        var hashes = Set<UInt64>()
+        for seed in UInt64(1)...100 {
+            let a = sim.run(seed: seed), b = sim.run(seed: seed)
+            #expect(a.traceHash == b.traceHash, "seed \(seed) did not replay")
+            #expect(a.jobs == b.jobs)
+            hashes.insert(a.traceHash)
+        }
+        #expect(hashes.count >= 95, "only \(hashes.count) distinct traces in 100 seeds")
+    }
+}
+
+@Suite("Simulation catches broken merges", .tags(.simulation))
+struct BrokenMergeTests {
+    /// Runs seeds 1…200 and returns the first that fails, with its report.
+    static func firstFailure(_ variant: MergeVariant, hierarchy: SphereHierarchy.Mode = .active) -> Simulation.SeedResult? {
+        var s = SimulationTests.scenario(spheres: 6, threads: 3, steps: 3, hierarchy: hierarchy)
+        if hierarchy == .full { s.spheres = 4; s.threads = 2; s.batchSize = 8 }
+        let sim = Simulation(scenario: s, variant: variant)
+        for seed in UInt64(1)...200 {
+            let r = sim.run(seed: seed)
+            if !r.passed { return r }
+        }
+        return nil
+    }
+
+    @Test("each broken variant is reported within 200 seeds, with a seed that replays it",
+          arguments: [MergeVariant.reduceBeforeAllGradients, .reuseBufferBeforeReadersFinish, .completionOrder, .idleAddsStaleGradient])
+    func caught(_ variant: MergeVariant) throws {
+        let hierarchy: SphereHierarchy.Mode = variant == .idleAddsStaleGradient ? .full : .active
+        let failure = try #require(Self.firstFailure(variant, hierarchy: hierarchy), "\(variant) survived 200 seeds")
+        // The printed seed reproduces the same failure.
+        var s = SimulationTests.scenario(spheres: 6, threads: 3, steps: 3, hierarchy: hierarchy)
+        if hierarchy == .full { s.spheres = 4; s.threads = 2; s.batchSize = 8 }
+        let again = Simulation(scenario: s, variant: variant).run(seed: failure.seed)
+        #expect(again.failures == failure.failures)
+        #expect(again.traceHash == failure.traceHash)
+    }
+
+    @Test("the correct merge survives the same 200 seeds")
+    func correctSurvives() {
+        #expect(Self.firstFailure(.correct) == nil)
+    }
+}
+
+@Suite("Simulation faults", .tags(.simulation))
+struct FaultTests {
+    @Test("spheres failing and running slow leave the results bit-identical to the fault-free run")
+    func faultsChangeNothing() {
+        var s = SimulationTests.scenario(spheres: 6, threads: 3, steps: 3)
+        s.faults = Scenario.Faults(failureRate: 0.2, slowRate: 0.3, maxYields: 3)
+        let sim = Simulation(scenario: s)
+        var recovered = 0
+        for seed in UInt64(1)...60 {
+            let r = sim.run(seed: seed)
+            #expect(r.passed, "seed \(seed): \(r.failures)")
+            recovered += r.recoveries
+        }
+        #expect(recovered > 20, "the fault plan injected only \(recovered) failures")
+    }
+}
+
+@Suite("Simulation scheduler", .tags(.simulation))
+struct SchedulerTests {
+    @Test("a job that escapes to the global executor is caught and named")
+    func escapeIsCaught() {
+        let scheduler = SimulationScheduler(seed: 1, policy: .uniform)
+        let lane = SimulationLane(id: 1, name: "probe", scheduler: scheduler)
+        let escape = SimulationLane(id: 2, name: "escaped", scheduler: scheduler)
+        let outcome = EscapeGuard.capturing(scheduler: scheduler, lane: escape) { () -> SimulationScheduler.Outcome in
+            Task(executorPreference: lane) {
+                // Detached tasks do not inherit the lane: this one leaves the simulation.
+                await Task.detached { _ = 1 + 1 }.value
+            }
+            return scheduler.run(limit: 1000)
+        }
+        #expect(outcome.escaped.count >= 1)
+        #expect(outcome.escaped.first?.contains("probe") == true)
+        #expect(!outcome.exhausted)
+    }
+
+    @Test("jobs that stay on lanes are not reported")
+    func noFalseEscapes() {
+        let scheduler = SimulationScheduler(seed: 2, policy: .pct)
+        let a = SimulationLane(id: 1, name: "a", scheduler: scheduler)
+        let b = SimulationLane(id: 2, name: "b", scheduler: scheduler)
+        let escape = SimulationLane(id: 3, name: "escaped", scheduler: scheduler)
+        let outcome = EscapeGuard.capturing(scheduler: scheduler, lane: escape) { () -> SimulationScheduler.Outcome in
+            Task(executorPreference: a) {
+                await withTaskGroup(of: Int.self) { group in
+                    for i in 0..<10 { group.addTask(executorPreference: i % 2 == 0 ? a : b) { await Task.yield(); return i } }
+                    for await _ in group {}
+                }
+            }
+            return scheduler.run(limit: 10_000)
+        }
+        #expect(outcome.escaped.isEmpty)
+        #expect(outcome.steps > 20)
+    }
+
+    @Test("the scheduler runs over 100k jobs per second even in a debug build")
+    func throughput() {
+        let scheduler = SimulationScheduler(seed: 3, policy: .uniform)
+        let lanes = (0..<8).map { SimulationLane(id: $0, name: "l\($0)", scheduler: scheduler) }
+        let clock = ContinuousClock()
+        let start = clock.now
+        let outcome = EscapeGuard.capturing(scheduler: scheduler, lane: lanes[0]) { () -> SimulationScheduler.Outcome in
+            for lane in lanes {
+                Task(executorPreference: lane) { for _ in 0..<5_000 { await Task.yield() } }
+            }
+            return scheduler.run(limit: 1_000_000)
+        }
+        let d = clock.now - start
+        let seconds = Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+        #expect(outcome.steps >= 40_000)
+        // Debug builds are several times slower than release; the release figure is reported by `cllm simulate`.
+        #expect(Double(outcome.steps) / seconds > 100_000, "\(Double(outcome.steps) / seconds) jobs/s")
+    }
+}
