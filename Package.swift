@@ -9,6 +9,14 @@ let kernelFlags: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "haswell", "-enf
 let kernelFlags: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"])]
 #endif
 
+/// `CLLM_SANITIZE=1 swift test --sanitize=thread …` builds without jemalloc: a sanitizer must own malloc,
+/// and two allocators in one process make TSan abort on frees it did not allocate. Arenas then fall back to
+/// the sanitizer's heap and report no per-arena statistics.
+let sanitizing = Context.environment["CLLM_SANITIZE"] != nil
+let runtimeDependencies: [Target.Dependency] =
+    ["CLLMModel", "CLLMKernels", "CLLMSystem"] + (sanitizing ? [] : ["CJemalloc"])
+let runtimeSettings: [SwiftSetting] = sanitizing ? [.define("CLLM_NO_JEMALLOC")] : []
+
 let package = Package(
     name: "cllm",
     platforms: [.macOS(.v15)],
@@ -27,7 +35,7 @@ let package = Package(
         .target(name: "CLLMSystem"),
         .target(name: "CLLMKernels", swiftSettings: kernelFlags),
         .target(name: "CLLMModel", dependencies: ["CLLMKernels"]),
-        .target(name: "CLLMRuntime", dependencies: ["CLLMModel", "CLLMKernels", "CJemalloc", "CLLMSystem"]),
+        .target(name: "CLLMRuntime", dependencies: runtimeDependencies, swiftSettings: runtimeSettings),
         .target(name: "CLLMSimulation", dependencies: ["CLLMRuntime", "CLLMModel", "CLLMKernels"]),
         .executableTarget(
             name: "cllm",

@@ -1,3 +1,29 @@
+#if CLLM_NO_JEMALLOC
+import CLLMModel
+import Synchronization
+
+// Sanitizer builds (CLLM_SANITIZE=1): the sanitizer owns malloc, so "arenas" are labels over its heap and
+// report no statistics. Everything else about the runtime is unchanged.
+public struct JemallocArena: FloatAllocator, Hashable {
+    public let index: UInt32
+    static let next = Atomic<UInt32>(1)
+    public static func create() throws(RuntimeError) -> JemallocArena {
+        JemallocArena(index: next.add(1, ordering: .relaxed).newValue)
+    }
+    public func bindCurrentThread() throws(RuntimeError) {}
+    public func allocate(floats count: Int) -> UnsafeMutablePointer<Float> { SystemAllocator().allocate(floats: count) }
+    public func deallocate(_ pointer: UnsafeMutablePointer<Float>, floats count: Int) {
+        SystemAllocator().deallocate(pointer, floats: count)
+    }
+    public func stats() -> ArenaStats { ArenaStats(arena: index, allocated: 0, active: 0, resident: 0) }
+}
+
+public enum Jemalloc {
+    public static func refresh() {}
+    public static func purgeAll() {}
+    public static func totals() -> (allocated: Int, resident: Int) { (0, 0) }
+}
+#else
 import CJemalloc
 import CLLMModel
 
@@ -52,16 +78,6 @@ public struct JemallocArena: FloatAllocator, Hashable {
     }
 }
 
-/// Bytes jemalloc attributes to one arena.
-public struct ArenaStats: Sendable, Equatable, Codable {
-    public var arena: UInt32
-    /// Bytes handed out by malloc and not yet freed.
-    public var allocated: Int
-    /// Bytes in pages holding live allocations.
-    public var active: Int
-    /// Bytes of the arena's pages resident in RAM (including its metadata).
-    public var resident: Int
-}
 
 /// Process-wide jemalloc controls.
 public enum Jemalloc {
@@ -92,4 +108,16 @@ public enum Jemalloc {
         refresh()
         return (read(Int.self, "stats.allocated") ?? 0, read(Int.self, "stats.resident") ?? 0)
     }
+}
+#endif
+
+/// Bytes jemalloc attributes to one arena.
+public struct ArenaStats: Sendable, Equatable, Codable {
+    public var arena: UInt32
+    /// Bytes handed out by malloc and not yet freed.
+    public var allocated: Int
+    /// Bytes in pages holding live allocations.
+    public var active: Int
+    /// Bytes of the arena's pages resident in RAM (including its metadata).
+    public var resident: Int
 }
