@@ -15,6 +15,11 @@ public struct RuntimeConfiguration: Sendable, Equatable, Codable {
     public var hierarchy: SphereHierarchy.Mode = .active
     /// Depth limit of the hierarchy (nil: as deep as the spheres need).
     public var levels: Int? = nil
+    /// Where buffers live: each thread and sphere in its own jemalloc arena (the default), or all in the
+    /// process's one shared heap (the original system's layout, for comparison).
+    public var allocator: AllocatorMode = .arenas
+
+    public enum AllocatorMode: String, Sendable, Codable, CaseIterable { case arenas, shared }
 
     public init() {}
 

@@ -24,14 +24,16 @@ public final class SphereRuntime: Sendable {
         try c.validate(batchSize: batchSize)
         configuration = c
         hierarchy = try SphereHierarchy(spheres: c.spheres, mode: c.hierarchy)
+        let arenas = c.allocator == .arenas
         nodeZeroArena = try JemallocArena.create()
-        nodeZeroExecutor = try ThreadExecutor(name: "node-zero", stackSize: c.stackSize, arena: nodeZeroArena)
+        nodeZeroExecutor = try ThreadExecutor(name: "node-zero", stackSize: c.stackSize, arena: arenas ? nodeZeroArena : nil)
         var workers: [ThreadExecutor] = []
         let count = c.workerThreads
         do {
             for i in 0..<count {
                 let name = count == c.spheres ? "sphere-\(i)" : "worker-\(i)"
-                workers.append(try ThreadExecutor(name: name, stackSize: c.stackSize, arena: try JemallocArena.create()))
+                workers.append(try ThreadExecutor(
+                    name: name, stackSize: c.stackSize, arena: arenas ? try JemallocArena.create() : nil))
             }
         } catch {
             for w in workers { w.shutdown() }
@@ -40,20 +42,21 @@ public final class SphereRuntime: Sendable {
         }
         workerExecutors = workers
         let microBatch = batchSize / c.spheres
-        var arenas: [JemallocArena] = []
-        for _ in 0..<c.spheres { arenas.append(try JemallocArena.create()) }
-        sphereArenas = arenas
+        var sphereArenas: [JemallocArena] = []
+        if arenas { for _ in 0..<c.spheres { sphereArenas.append(try JemallocArena.create()) } }
+        self.sphereArenas = sphereArenas
         idlePositions = (0..<hierarchy.idleCount).map { _ in SphereCounters() }
-        let executors = workers, sphereArenaList = arenas
+        let executors = workers, sphereArenaList = sphereArenas
         // A sphere (and its replacement after a failure) lives on thread i mod threads, allocating from arena i.
         let makeSphere: @Sendable (Int, SphereCounters) -> Sphere = { i, counters in
             Sphere(
                 position: i, executor: executors[i % count], layout: layout, microBatch: microBatch,
-                allocator: sphereArenaList[i], faults: faults, counters: counters)
+                allocator: sphereArenaList.isEmpty ? SystemAllocator() : sphereArenaList[i] as any FloatAllocator,
+                faults: faults, counters: counters)
         }
         nodeZero = NodeZero(
             executor: nodeZeroExecutor, sphereCount: c.spheres, makeSphere: makeSphere, layout: layout,
-            microBatch: microBatch, allocator: nodeZeroArena)
+            microBatch: microBatch, allocator: arenas ? nodeZeroArena : SystemAllocator() as any FloatAllocator)
     }
 
     /// Stops every thread (after the work queued on it). The runtime must not be used afterwards.
@@ -67,7 +70,7 @@ public final class SphereRuntime: Sendable {
         var rows: [SphereStatus] = []
         for (i, counters) in nodeZero.sphereCounters.enumerated() {
             let ex = workerExecutors[i % workerExecutors.count]
-            let stats = sphereArenas[i].stats()
+            let stats = sphereArenas.isEmpty ? ArenaStats(arena: 0, allocated: 0, active: 0, resident: 0) : sphereArenas[i].stats()
             rows.append(SphereStatus(
                 position: i, level: SphereHierarchy.level(of: i), group: SphereHierarchy.group(of: i),
                 state: counters.state, microBatches: counters.microBatches, tokens: counters.tokens,

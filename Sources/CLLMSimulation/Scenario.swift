@@ -7,6 +7,9 @@ import FoundationEssentials
 public struct Scenario: Sendable, Equatable {
     public struct Model: Sendable, Equatable, Codable {
         public var layers = 4, heads = 4, width = 128, context = 64, vocabulary = 65
+        public init(layers: Int = 4, heads: Int = 4, width: Int = 128, context: Int = 64, vocabulary: Int = 65) {
+            self.layers = layers; self.heads = heads; self.width = width; self.context = context; self.vocabulary = vocabulary
+        }
         public var config: ModelConfig {
             ModelConfig(vocabSize: vocabulary, contextLength: context, layers: layers, heads: heads, width: width)
         }
@@ -18,6 +21,9 @@ public struct Scenario: Sendable, Equatable {
         /// Probability that a sphere is slow (yields its lane up to `maxYields` times first).
         public var slowRate = 0.0
         public var maxYields = 4
+        public init(failureRate: Double = 0, slowRate: Double = 0, maxYields: Int = 4) {
+            self.failureRate = failureRate; self.slowRate = slowRate; self.maxYields = maxYields
+        }
     }
 
     public var name: String

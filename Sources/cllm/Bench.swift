@@ -2,10 +2,10 @@ import ArgumentParser
 import CLLMKernels
 import CLLMModel
 
-struct Bench: ParsableCommand {
+struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure cllm's own parts (for the peer comparison use Scripts/bench-vs-peer.sh).",
-        subcommands: [Kernels.self])
+        subcommands: [Kernels.self, BenchMemory.self])
 
     struct Kernels: ParsableCommand {
         static let configuration = CommandConfiguration(

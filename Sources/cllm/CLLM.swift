@@ -11,7 +11,7 @@ struct CLLM: AsyncParsableCommand {
             Checkpoints are safetensors files with Hugging Face GPT-2 tensor names and a config.json, so \
             transformers.GPT2LMHeadModel.from_pretrained(<checkpoint>) loads them.
             """,
-        subcommands: [Train.self, Infer.self, Eval.self, Inspect.self, Bench.self])
+        subcommands: [Train.self, Infer.self, Eval.self, Inspect.self, Simulate.self, Bench.self])
 
     /// Refuses to start on a CPU the kernels cannot run on, instead of dying with SIGILL.
     static func checkCPU() throws {

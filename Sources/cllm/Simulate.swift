@@ -1,0 +1,146 @@
+import ArgumentParser
+import CLLMModel
+import CLLMRuntime
+import CLLMSimulation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct Simulate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Replay a scenario's training steps under seeded schedules and check the merge, liveness and memory.",
+        discussion: """
+            The scenario is a JSON file, or the name of one in Simulations/ (smoke-2, active-63, full-157, \
+            active-63-8mib, full-157-1mib, faults-12, levels-4-1885, pct-24). Every seed runs the real Node Zero, \
+            spheres and merge on a seeded single-threaded scheduler and checks: merged gradient and weights after \
+            each step bit-identical to a sequential reference; each step within a bound of scheduler jobs; no job \
+            escaped to Swift's global executor; idle positions did nothing. A failing seed prints the command that \
+            replays it.
+            """)
+
+    @Argument(help: "Scenario file or name.") var scenario: String
+    @Option(help: "Seeds to run (default: the scenario's).") var seeds: Int?
+    @Option(help: "Run only this seed.") var seed: UInt64?
+    @Flag(help: "Draw spheres, threads, hierarchy, policy and faults from each seed.") var swarm = false
+    @Flag(help: "Print the report as JSON.") var json = false
+    @Option(help: "Also show the memory model of this scenario side by side.") var compare: String?
+
+    func run() async throws {
+        try CLLM.checkCPU()
+        let base = try Simulate.loadScenario(scenario)
+        if let s = seeds, s < 1 { throw CLIError("--seeds must be at least 1, got \(s)") }
+        let seedList: [UInt64] = seed.map { [$0] } ?? Array(1...UInt64(seeds ?? base.seeds))
+        let clock = ContinuousClock()
+        let start = clock.now
+        var failures: [(UInt64, [String])] = []
+        var jobs = 0, recoveries = 0, maxJobs = 0
+        var hashes = Set<UInt64>()
+        var plain: Simulation? = swarm ? nil : Simulation(scenario: base)
+        for s in seedList {
+            let scenarioForSeed = swarm ? Swarm.scenario(base: base, seed: s) : base
+            if swarm { plain = Simulation(scenario: scenarioForSeed) }
+            let r = plain!.run(seed: s)
+            jobs += r.jobs
+            recoveries += r.recoveries
+            maxJobs = max(maxJobs, r.maxJobsPerStep)
+            hashes.insert(r.traceHash)
+            if !r.passed { failures.append((s, r.failures)) }
+        }
+        let d = clock.now - start
+        let seconds = Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+        // Replay check: the first seed again must give the same trace.
+        let first = seedList[0]
+        let replayScenario = swarm ? Swarm.scenario(base: base, seed: first) : base
+        let a = Simulation(scenario: replayScenario).run(seed: first)
+        let b = Simulation(scenario: replayScenario).run(seed: first)
+        let replays = a.traceHash == b.traceHash
+
+        let model = MemoryModel(scenario: base)
+        let other = try compare.map { MemoryModel(scenario: try Simulate.loadScenario($0)) }
+        if json {
+            struct Report: Encodable {
+                var scenario: Scenario, seeds: Int, failed: [[String: String]], jobs: Int, seconds: Double
+                var jobsPerSecond: Double, maxJobsPerStep: Int, recoveries: Int, distinctTraces: Int, replays: Bool
+                var memory: [MemoryModel.Component], predictedPeakResidentBytes: Int, predictedVirtualBytes: Int
+            }
+            let report = Report(
+                scenario: base, seeds: seedList.count,
+                failed: failures.map { ["seed": "\($0.0)", "failures": $0.1.joined(separator: "; "), "replay": replayCommand($0.0)] },
+                jobs: jobs, seconds: seconds, jobsPerSecond: Double(jobs) / seconds, maxJobsPerStep: maxJobs,
+                recoveries: recoveries, distinctTraces: hashes.count, replays: replays, memory: model.components,
+                predictedPeakResidentBytes: model.prediction.peakResidentBytes, predictedVirtualBytes: model.prediction.virtualBytes)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+        } else {
+            print("scenario \(base.name)\(swarm ? " (swarm)" : ""): \(base.description)")
+            print("layout: \(base.spheres) spheres (\(base.hierarchy.rawValue) hierarchy), \(base.threads) threads, \(base.stackSize >> 10) KiB stacks, \(base.allocator.rawValue) allocator, \(base.steps) steps, \(base.policy.rawValue) scheduling")
+            print("seeds: \(seedList.count) run, \(seedList.count - failures.count) passed, \(failures.count) failed; \(hashes.count) distinct traces; replay of seed \(first): \(replays ? "same trace" : "DIFFERENT TRACE")")
+            print("scheduler: \(jobs) jobs in \(fmt(seconds, 2)) s (\(Int((Double(jobs) / seconds).rounded())) jobs/s); longest step \(maxJobs) jobs (bound \(Simulation(scenario: base).jobBoundPerStep)); \(recoveries) sphere failures recovered")
+            printMemory(model, other)
+            for (s, f) in failures.prefix(5) {
+                print("FAILED seed \(s): \(f.joined(separator: "; "))")
+                print("  replay: \(replayCommand(s))")
+            }
+        }
+        if !failures.isEmpty || !replays {
+            throw ExitCode(1)
+        }
+    }
+
+    func replayCommand(_ s: UInt64) -> String {
+        "cllm simulate \(scenario) --seed \(s)\(swarm ? " --swarm" : "")"
+    }
+
+    func printMemory(_ m: MemoryModel, _ other: MemoryModel?) {
+        func mib(_ b: Int) -> String { fmt(Double(b) / 1_048_576, 1) }
+        print("memory model (reference model: \(m.scenario.model.layers) layers, width \(m.scenario.model.width), batch \(m.scenario.batchSize)), MiB:")
+        var header = "  component                                            resident    virtual"
+        if let o = other { header += "   | \(o.scenario.name): resident    virtual" }
+        print(header)
+        var names = m.components.map(\.name)
+        for c in other?.components ?? [] where !names.contains(c.name) { names.append(c.name) }
+        for name in names {
+            let a = m.components.first { $0.name == name }
+            var line = "  \(pad(name, 52)) \(pad(mib(a?.residentBytes ?? 0), 10)) \(pad(mib(a?.virtualBytes ?? 0), 10))"
+            if let o = other {
+                let b = o.components.first { $0.name == name }
+                line += "   | \(pad("", o.scenario.name.count + 1)) \(pad(mib(b?.residentBytes ?? 0), 10)) \(mib(b?.virtualBytes ?? 0))"
+            }
+            print(line)
+        }
+        var total = "  \(pad("predicted peak", 52)) \(pad(mib(m.prediction.peakResidentBytes), 10)) \(pad(mib(m.prediction.virtualBytes), 10))"
+        if let o = other {
+            total += "   | \(pad("", o.scenario.name.count + 1)) \(pad(mib(o.prediction.peakResidentBytes), 10)) \(mib(o.prediction.virtualBytes))"
+        }
+        print(total)
+    }
+
+    /// A path to a scenario file, or a name looked up in Simulations/ (current directory, then beside the
+    /// package the binary was built in).
+    static func loadScenario(_ nameOrPath: String) throws -> Scenario {
+        var candidates = [nameOrPath]
+        if !nameOrPath.contains("/") {
+            let file = nameOrPath.hasSuffix(".json") ? nameOrPath : nameOrPath + ".json"
+            candidates.append("Simulations/" + file)
+            if let exe = realpath(CommandLine.arguments[0], nil) {
+                var dir = String(cString: exe)
+                free(exe)
+                for _ in 0..<4 {
+                    if let i = dir.lastIndex(of: "/") { dir = String(dir[..<i]) }
+                    candidates.append(dir + "/Simulations/" + file)
+                }
+            }
+        }
+        guard let path = candidates.first(where: { access($0, R_OK) == 0 && !isDirectory($0) }) else {
+            throw CLIError("scenario \(nameOrPath) not found (looked for \(candidates.joined(separator: ", ")))")
+        }
+        do { return try Scenario.load(path: path) } catch { throw CLIError("\(error)") }
+    }
+
+    static func isDirectory(_ path: String) -> Bool {
+        var st = stat()
+        return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+    }
+}
