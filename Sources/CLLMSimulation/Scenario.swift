@@ -92,8 +92,12 @@ public struct Scenario: Sendable, Equatable {
         } catch let e as ScenarioError {
             throw e.in(path)
         } catch let DecodingError.dataCorrupted(context) {
-            throw .malformed(path: path, reason: context.underlyingError.map { "\($0)" } ?? context.debugDescription)
+            if context.codingPath.isEmpty {
+                throw .malformed(path: path, reason: context.underlyingError.map { "\($0)" } ?? context.debugDescription)
+            }
+            throw .invalid(field: context.codingPath.map(\.stringValue).joined(separator: "."), reason: "has an invalid value (\(context.debugDescription))").in(path)
         } catch let DecodingError.typeMismatch(_, context) {
+            if context.codingPath.isEmpty { throw .malformed(path: path, reason: "the top level must be a JSON object") }
             throw .invalid(field: context.codingPath.map(\.stringValue).joined(separator: "."), reason: "has the wrong type (\(context.debugDescription))").in(path)
         } catch let DecodingError.keyNotFound(key, _) {
             throw .invalid(field: key.stringValue, reason: "is required").in(path)

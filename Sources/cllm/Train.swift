@@ -54,6 +54,7 @@ struct Train: AsyncParsableCommand {
     @Option(help: "Limit the kissing-sphere hierarchy to this many levels (1, 13, 157, 1885 … positions).") var levels: Int?
     @Option(help: "Record every sphere's status in metrics.jsonl every N steps (0: only at the end).") var statusInterval = 0
     @Flag(help: "Print the per-sphere status table at the end.") var sphereTable = false
+    @Flag(help: "Skip the preflight simulation and memory prediction of this run's layout.") var noPreflight = false
 
     func run() async throws {
         try CLLM.checkCPU()
@@ -73,6 +74,10 @@ struct Train: AsyncParsableCommand {
         o.runtime = r; o.statusInterval = statusInterval
         let display = ProgressDisplay(logInterval: max(1, logInterval), sphereTable: sphereTable)
         do {
+            try o.validate()
+            if !noPreflight {
+                try Preflight.check(options: o, tokenizer: tokenizer) { print($0) }
+            }
             let trainer = try Trainer(options: o)
             let summary = try await trainer.run { display.handle($0) }
             display.finish(summary)

@@ -1,0 +1,61 @@
+import Foundation
+import Testing
+
+/// `cllm simulate` through the built binary: a scenario runs and passes; bad scenario files are refused
+/// with one clear message each.
+@Suite("End-to-end: simulate", .tags(.endToEnd), .timeLimit(.minutes(5)))
+struct SimulateEndToEndTests {
+    static let valid = """
+        {"name": "tiny", "spheres": 3, "threads": 2, "batchSize": 6, "steps": 2, "seeds": 5,
+         "model": {"layers": 1, "heads": 2, "width": 16, "context": 16, "vocabulary": 30}}
+        """
+
+    @Test("a scenario file runs every seed and reports the memory model")
+    func runs() async throws {
+        let ws = try Workspace()
+        try ws.write("tiny.json", Self.valid)
+        let r = try await ws.run(["simulate", ws.path("tiny.json")])
+        #expect(r.status == 0, "stderr: \(r.stderr)")
+        #expect(r.stdout.contains("5 run, 5 passed, 0 failed"))
+        #expect(r.stdout.contains("replay of seed 1: same trace"))
+        #expect(r.stdout.contains("predicted peak"))
+        let one = try await ws.run(["simulate", ws.path("tiny.json"), "--seed", "3", "--json"])
+        #expect(one.status == 0)
+        #expect(one.stdout.contains("\"distinctTraces\" : 1"))
+    }
+
+    struct BadScenario: Sendable, CustomTestStringConvertible {
+        var text: String
+        var phrase: String
+        var testDescription: String { phrase }
+    }
+
+    static let bad: [BadScenario] = [
+        BadScenario(text: "{\"name\": \"x\", \"spheres\": ", phrase: "is not valid JSON"),
+        BadScenario(text: "[1, 2]", phrase: "the top level must be a JSON object"),
+        BadScenario(text: "{\"name\": \"x\", \"spherez\": 3}", phrase: "unknown field 'spherez'"),
+        BadScenario(text: "{\"name\": \"x\", \"faults\": {\"failureRat\": 0.1}}", phrase: "unknown field 'faults.failureRat'"),
+        BadScenario(text: "{\"name\": \"x\", \"spheres\": 0}", phrase: "field 'spheres' must be at least 1, got 0"),
+        BadScenario(text: "{\"name\": \"x\", \"stackSize\": 4096}", phrase: "field 'stackSize'"),
+        BadScenario(text: "{\"name\": \"x\", \"spheres\": 4, \"batchSize\": 6}", phrase: "cannot be split evenly across 4 spheres"),
+        BadScenario(text: "{\"name\": \"x\", \"spheres\": \"many\"}", phrase: "field 'spheres' has the wrong type"),
+        BadScenario(text: "{\"spheres\": 2}", phrase: "field 'name' is required"),
+        BadScenario(text: "{\"name\": \"x\", \"faults\": {\"failureRate\": 2}}", phrase: "must be between 0 and 1"),
+        BadScenario(text: "{\"name\": \"x\", \"policy\": \"chaos\"}", phrase: "field 'policy' has an invalid value"),
+    ]
+
+    @Test("a bad scenario file is refused with one clear message", arguments: bad)
+    func badScenario(_ c: BadScenario) async throws {
+        let ws = try Workspace()
+        try ws.write("bad.json", c.text)
+        let r = try await ws.run(["simulate", ws.path("bad.json")])
+        expectRefusal(r, mentioning: [c.phrase])
+    }
+
+    @Test("a missing scenario is refused")
+    func missing() async throws {
+        let ws = try Workspace()
+        let r = try await ws.run(["simulate", ws.path("nope.json")])
+        expectRefusal(r, mentioning: ["scenario", "not found"])
+    }
+}
