@@ -15,7 +15,7 @@ public enum Attention {
     }
 
     /// Query rows per GEMM call.
-    static let block = 64
+    static let block = 32
 
     /// Writes the attention output [B·T, C] and the probabilities [B, H, T, T] (zero above the diagonal).
     public static func forward(

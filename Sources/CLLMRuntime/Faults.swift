@@ -39,3 +39,24 @@ public struct RecoveryRecord: Sendable, Codable, Equatable {
     public var step: Int
     public var nanoseconds: UInt64
 }
+
+/// Failures at given (sphere, step) pairs, each on the first attempt only: what `cllm train
+/// --inject-failure` and the fault-recovery tests use to kill a sphere's micro-batch in a real run.
+public struct ScheduledFailures: FaultInjector {
+    public let failures: Set<SpherePoint>
+
+    public struct SpherePoint: Hashable, Sendable {
+        public var sphere: Int
+        public var step: Int
+        public init(sphere: Int, step: Int) {
+            self.sphere = sphere
+            self.step = step
+        }
+    }
+
+    public init(_ failures: [SpherePoint]) { self.failures = Set(failures) }
+
+    public func fault(sphere: Int, step: Int, attempt: Int) -> SphereFault? {
+        attempt == 0 && failures.contains(SpherePoint(sphere: sphere, step: step)) ? .fail : nil
+    }
+}

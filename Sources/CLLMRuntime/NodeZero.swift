@@ -262,6 +262,9 @@ public actor NodeZero {
         return total / Double(windows * t)
     }
 
+    /// Recoveries after the first `count` ones.
+    public func recoveries(since count: Int) -> [RecoveryRecord] { Array(recoveries.dropFirst(count)) }
+
     /// The merged gradient of the last step (simulation checks, tests).
     public func mergedGradient() -> [Float] { Array(UnsafeBufferPointer(start: merged.pointer, count: layout.count)) }
 

@@ -107,7 +107,8 @@ public final class Trainer {
             throw .invalidOption("the resumed run's batch of \(hyperparameters.batchSize) cannot be split across \(options.runtime.spheres) spheres")
         }
         runtimeConfig.spheres = options.runtime.spheres
-        runtime = try SphereRuntime(configuration: runtimeConfig, layout: layout, batchSize: hyperparameters.batchSize)
+        runtime = try SphereRuntime(
+            configuration: runtimeConfig, layout: layout, batchSize: hyperparameters.batchSize, faults: options.faults)
         self.restored = restored
         step = restored?.state.step ?? 0
     }
@@ -172,6 +173,7 @@ public final class Trainer {
         // The peer leaves its first 10 steps out of its tokens/s (warm-up); so does `steadyTokensPerSecond`.
         var steadySeconds = 0.0, steadySteps = 0
         var phaseNanoseconds: (gradient: UInt64, merge: UInt64, optimizer: UInt64) = (0, 0, 0)
+        var recoveriesSeen = 0
         var lastLoss = Double.nan
         var lastEval: Double? = nil
         let clock = ContinuousClock()
@@ -183,6 +185,11 @@ public final class Trainer {
             phaseNanoseconds.gradient += outcome.gradientNanoseconds
             phaseNanoseconds.merge += outcome.mergeNanoseconds
             phaseNanoseconds.optimizer += outcome.optimizerNanoseconds
+            for r in await runtime.nodeZero.recoveries(since: recoveriesSeen) {
+                metrics.write("recovery", r)
+                observer(.recovered(r))
+            }
+            recoveriesSeen = await runtime.nodeZero.recoveries.count
             step += 1
             let seconds = Trainer.seconds(clock.now - started)
             trainSeconds += seconds

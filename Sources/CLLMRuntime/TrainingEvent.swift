@@ -8,6 +8,8 @@ public enum TrainingEvent: Sendable {
     case checkpointed(step: Int, path: String)
     case skippedCheckpoint(path: String, reason: String)
     case sample(String)
+    /// Node Zero replaced a failed sphere and recomputed its micro-batch.
+    case recovered(RecoveryRecord)
     /// Per-sphere status at the end of the run (Node Zero separately).
     case spheres([SphereStatus], nodeZero: SphereStatus)
 }

@@ -29,6 +29,8 @@ public struct TrainingOptions: Sendable {
     /// Write each sphere's status (state, work done, arena bytes, stack high-water) to metrics.jsonl
     /// every this many steps (0: only at the end).
     public var statusInterval = 0
+    /// Faults to inject into the spheres (fault-recovery tests and demonstrations).
+    public var faults: (any FaultInjector)? = nil
 
     /// Debian's `fortunes` package: real English text any Debian machine can install.
     public static let defaultCorpus = "/usr/share/games/fortunes"

@@ -44,6 +44,8 @@ final class ProgressDisplay {
             say("step \(step): checkpoint \(path)")
         case .skippedCheckpoint(let path, let reason):
             say("warning: skipping checkpoint \(path): \(reason)")
+        case .recovered(let r):
+            say("step \(r.step + 1): sphere \(r.sphere) failed; Node Zero replaced it and recomputed its micro-batch in \(fmt(Double(r.nanoseconds) / 1e6, 1)) ms")
         case .sample(let text):
             say("sample:\n\(text)")
         case .spheres(let rows, let nodeZero):

@@ -45,7 +45,8 @@ struct Train: AsyncParsableCommand {
     @Option(help: "Print a progress line every N steps when output is not a terminal.") var logInterval = 100
     @Option(help: "Stop after N completed steps (checkpointed); the schedule still spans --steps.") var stopAfter: Int?
     @Option(help: "Characters of sample text printed at the end (0: none).") var sampleLength = 200
-    @Option(help: "Data-parallel spheres; --batch-size must be a multiple.") var spheres = 1
+    @Option(help: "Data-parallel spheres; --batch-size must be a multiple (default 1, or the resumed run's).")
+    var spheres: Int?
     @Option(help: "OS threads running the spheres (default: one per core, at most one per sphere).") var threads: Int?
     @Option(help: "Stack size of every runtime thread: bytes, or with K/M suffix (e.g. 1M, 512K).")
     var stackSize = "1M"
@@ -55,6 +56,8 @@ struct Train: AsyncParsableCommand {
     @Option(help: "Record every sphere's status in metrics.jsonl every N steps (0: only at the end).") var statusInterval = 0
     @Flag(help: "Print the per-sphere status table at the end.") var sphereTable = false
     @Flag(help: "Skip the preflight simulation and memory prediction of this run's layout.") var noPreflight = false
+    @Option(help: ArgumentHelp("Make sphere S fail its micro-batch of step T (0-based), as S@T; repeatable. For fault-recovery tests.", visibility: .hidden))
+    var injectFailure: [String] = []
 
     func run() async throws {
         try CLLM.checkCPU()
@@ -68,10 +71,28 @@ struct Train: AsyncParsableCommand {
         o.contextLength = context; o.hyperparameters = h; o.evalInterval = evalInterval
         o.checkpointInterval = checkpointInterval; o.resume = resume; o.stopAfter = stopAfter
         o.sampleLength = sampleLength; o.logInterval = 1
+        // A resumed run keeps its sphere count unless told otherwise (the micro-batches, and so the bits,
+        // depend on it).
+        var sphereCount = spheres ?? 1
+        if resume, spheres == nil, let out, let latest = Checkpoint.latest(in: out),
+           let state = try? Checkpoint.readState(from: latest.path) {
+            sphereCount = state.spheres
+        }
         var r = RuntimeConfiguration()
-        r.spheres = spheres; r.threads = threads; r.hierarchy = hierarchy; r.levels = levels
+        r.spheres = sphereCount; r.threads = threads; r.hierarchy = hierarchy; r.levels = levels
         r.stackSize = try Train.parseSize(stackSize)
         o.runtime = r; o.statusInterval = statusInterval
+        if !injectFailure.isEmpty {
+            var points: [ScheduledFailures.SpherePoint] = []
+            for spec in injectFailure {
+                let parts = spec.split(separator: "@")
+                guard parts.count == 2, let s = Int(parts[0]), let t = Int(parts[1]), s >= 0, t >= 0, s < sphereCount else {
+                    throw CLIError("--inject-failure \(spec) is not SPHERE@STEP with 0 ≤ SPHERE < --spheres (\(sphereCount))")
+                }
+                points.append(ScheduledFailures.SpherePoint(sphere: s, step: t))
+            }
+            o.faults = ScheduledFailures(points)
+        }
         let display = ProgressDisplay(logInterval: max(1, logInterval), sphereTable: sphereTable)
         do {
             try o.validate()

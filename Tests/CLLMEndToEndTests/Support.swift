@@ -135,7 +135,7 @@ final class Workspace: Sendable {
     }
 
     /// Runs `cllm` with `arguments` in this workspace; kills it after `timeLimit` seconds.
-    func run(_ arguments: [String], in directory: String? = nil) async throws -> CLIResult {
+    func run(_ arguments: [String], in directory: String? = nil, killAfter: Double? = nil) async throws -> CLIResult {
         let binary = try #require(
             CLLMBinary.path, "cllm binary not found (build it with `swift build`); looked in: \(CLLMBinary.searched)")
         let id = String(UInt32.random(in: 0...UInt32.max), radix: 16)
@@ -162,8 +162,18 @@ final class Workspace: Sendable {
         let clock = ContinuousClock()
         let deadline = clock.now + .milliseconds(Int(Workspace.timeLimit * 1000))
         var timedOut = false
-        while process.isRunning && clock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
-        if process.isRunning {
+        let killAt = killAfter.map { clock.now + .milliseconds(Int($0 * 1000)) }
+        var killed = false
+        while process.isRunning && clock.now < deadline {
+            if let killAt, clock.now >= killAt {
+                kill(process.processIdentifier, SIGKILL)  // as `kill -9`: no handler, no clean-up
+                killed = true
+                try await Workspace.wait(for: process, seconds: 5)
+                break
+            }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        if process.isRunning && !killed {
             timedOut = true
             process.terminate()
             try await Workspace.wait(for: process, seconds: 3)

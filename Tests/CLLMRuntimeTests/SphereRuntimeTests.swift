@@ -29,14 +29,15 @@ enum Fixture {
 
     /// Runs `steps` steps on a real runtime and returns the weights, the AdamW moments and the last losses.
     static func run(
-        spheres: Int, threads: Int, batch: Int, steps: Int, hierarchy: SphereHierarchy.Mode = .active
+        spheres: Int, threads: Int, batch: Int, steps: Int, hierarchy: SphereHierarchy.Mode = .active,
+        faults: (any FaultInjector)? = nil
     ) async throws -> (weights: [Float], moments: ([Float], [Float]), losses: [Double], runtime: SphereRuntime) {
         var c = RuntimeConfiguration()
         c.spheres = spheres
         c.threads = threads
         c.hierarchy = hierarchy
         let h = hyperparameters(batch: batch)
-        let runtime = try SphereRuntime(configuration: c, layout: layout, batchSize: batch)
+        let runtime = try SphereRuntime(configuration: c, layout: layout, batchSize: batch, faults: faults)
         await runtime.nodeZero.initialize(seed: h.seed)
         var losses: [Double] = []
         for s in 0..<steps {
@@ -155,6 +156,23 @@ struct SphereRuntimeTests {
         let zero = r.runtime.nodeZeroArena.stats()
         #expect(zero.allocated >= 4 * Fixture.layout.count * 4)
         #expect(Set(r.runtime.sphereArenas.map(\.index)).count == 3)
+    }
+
+    @Test("spheres failing at random steps are replaced; the weights are the fault-free run's bits", arguments: [1, 2, 3])
+    func failureRecovery(trial: Int) async throws {
+        var rng = RandomSource(seed: UInt64(trial) &* 7919)
+        let points = (0..<4).map { _ in
+            ScheduledFailures.SpherePoint(sphere: Int(rng.next() % 4), step: Int(rng.next() % 5))
+        }
+        let clean = try await Fixture.run(spheres: 4, threads: 2, batch: 8, steps: 5)
+        clean.runtime.shutdown()
+        let faulty = try await Fixture.run(spheres: 4, threads: 2, batch: 8, steps: 5, faults: ScheduledFailures(points))
+        let recoveries = await faulty.runtime.nodeZero.recoveries
+        faulty.runtime.shutdown()
+        #expect(faulty.weights == clean.weights)
+        #expect(faulty.moments.1 == clean.moments.1)
+        #expect(recoveries.count == Set(points).count)
+        #expect(Set(recoveries.map { ScheduledFailures.SpherePoint(sphere: $0.sphere, step: $0.step) }) == Set(points))
     }
 
     @Test("validation loss does not depend on the number of spheres beyond float rounding")

@@ -1,9 +1,11 @@
 import CLLMRuntime
+import Foundation
 import Testing
 @testable import CLLMSimulation
 
 extension Tag {
     @Tag static var simulation: Self
+    @Tag static var stress: Self
 }
 
 @Suite("Simulation", .tags(.simulation))
@@ -149,5 +151,34 @@ struct SchedulerTests {
         #expect(outcome.steps >= 40_000)
         // Debug builds are several times slower than release; the release figure is reported by `cllm simulate`.
         #expect(Double(outcome.steps) / seconds > 100_000, "\(Double(outcome.steps) / seconds) jobs/s")
+    }
+}
+
+@Suite("Simulation stress", .tags(.simulation, .stress))
+struct SimulationStressTests {
+    static let full = ProcessInfo.processInfo.environment["CLLM_STRESS"] == "1"
+
+    /// Swarm: every seed draws its own layout; thousands of seeds with CLLM_STRESS=1, 150 otherwise.
+    @Test("swarm seeds all pass, and 4-level layouts (1885 positions) too")
+    func swarm() {
+        var base = Scenario(name: "stress")
+        base.seeds = 1
+        let seeds = Self.full ? 3000 : 150
+        for seed in UInt64(1)...UInt64(seeds) {
+            let s = Swarm.scenario(base: base, seed: seed)
+            let r = Simulation(scenario: s).run(seed: seed)
+            #expect(r.passed, "swarm seed \(seed) (\(s.spheres) spheres, \(s.threads) threads): \(r.failures)")
+        }
+        var four = Scenario(name: "levels-4")
+        four.spheres = 158
+        four.threads = 4
+        four.batchSize = 158
+        four.hierarchy = .full
+        four.steps = 1
+        let sim = Simulation(scenario: four)
+        for seed in UInt64(1)...(Self.full ? 20 : 2) {
+            let r = sim.run(seed: seed)
+            #expect(r.passed, "4-level seed \(seed): \(r.failures)")
+        }
     }
 }
