@@ -25,7 +25,7 @@ actor Probe {
 
 @Suite("Thread executor", .tags(.runtime))
 struct ThreadExecutorTests {
-    @Test("actor jobs run on the executor's thread, with the requested stack size", arguments: [1 << 20, 256 << 10, 8 << 20])
+    @Test("actor jobs run on the executor's thread, with at least the requested stack size", arguments: [1 << 20, 256 << 10, 8 << 20])
     func runsOnItsThread(stackSize: Int) async throws {
         let ex = try ThreadExecutor(name: "probe", stackSize: stackSize)
         defer { ex.shutdown() }
@@ -33,9 +33,11 @@ struct ThreadExecutorTests {
         for _ in 0..<3 {
             let r = await probe.whereAmI()
             #expect(r.onThread)
-            // ThreadSanitizer enlarges small stacks (sanitizer builds run without jemalloc, so its totals read 0).
+            // At least the size asked for. glibc may hand a new thread a cached stack of an exited one when
+            // it is at most 4× larger, and ThreadSanitizer enlarges small stacks, so larger sizes are legal.
+            #expect(r.stack >= stackSize, "stack \(r.stack)")
             let sanitized = Jemalloc.totals().allocated == 0
-            #expect(r.stack == stackSize || (sanitized && r.stack >= stackSize), "stack \(r.stack)")
+            #expect(sanitized || r.stack <= 4 * stackSize, "stack \(r.stack)")
             #expect(r.tid == ex.threadID)
         }
         #expect(!ex.isCurrentThread)
