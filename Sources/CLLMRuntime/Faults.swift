@@ -5,6 +5,9 @@ public enum SphereFault: Sendable, Equatable, Codable {
     case fail
     /// The sphere is slow: it gives up its thread this many times before computing.
     case slow(yields: Int)
+    /// The hand-off is delayed: the sphere computes, then gives up its thread this many times before
+    /// reporting its gradient ready.
+    case delayedHandoff(yields: Int)
 }
 
 /// Decides which faults happen where; a pure function of (sphere, step, attempt) so runs replay exactly.

@@ -54,14 +54,15 @@ public actor Sphere {
         precondition(sequences.count == microBatch, "micro-batch of \(sequences.count) for a sphere sized \(microBatch)")
         counters.state = .working
         defer { counters.state = .waiting }
-        if let fault = faults?.fault(sphere: position, step: step, attempt: attempt) {
-            switch fault {
-            case .fail:
-                counters.state = .idle
-                throw SphereFailure(position: position, step: step)
-            case .slow(let yields):
-                for _ in 0..<yields { await Task.yield() }
-            }
+        let fault = faults?.fault(sphere: position, step: step, attempt: attempt)
+        switch fault {
+        case .fail:
+            counters.state = .idle
+            throw SphereFailure(position: position, step: step)
+        case .slow(let yields):
+            for _ in 0..<yields { await Task.yield() }
+        case .delayedHandoff, nil:
+            break
         }
         plan.fill(
             step: step, sequences: sequences, from: train, inputs: activations.inputs.baseAddress!,
@@ -70,6 +71,9 @@ public actor Sphere {
             parameters: parameters.pointer, gradients: gradients.pointer, layout: layout, activations: activations,
             lossScale: lossScale)
         counters.recordMicroBatch(tokens: sequences.count * layout.config.contextLength, thread: cllm_thread_id())
+        if case .delayedHandoff(let yields) = fault {
+            for _ in 0..<yields { await Task.yield() }
+        }
         return loss
     }
 

@@ -17,8 +17,10 @@ public struct SeededFaultPlan: FaultInjector {
         let draw = RandomSource.mix(seed, 0xFA017, UInt64(sphere), UInt64(step))
         let u = Double(draw >> 11) * 0x1.0p-53
         if u < faults.failureRate { return .fail }
-        if u < faults.failureRate + faults.slowRate, faults.maxYields > 0 {
-            return .slow(yields: 1 + Int((draw & 0xFFFF) % UInt64(faults.maxYields)))
+        let yields = 1 + Int((draw & 0xFFFF) % UInt64(max(1, faults.maxYields)))
+        if u < faults.failureRate + faults.slowRate, faults.maxYields > 0 { return .slow(yields: yields) }
+        if u < faults.failureRate + faults.slowRate + faults.delayRate, faults.maxYields > 0 {
+            return .delayedHandoff(yields: yields)
         }
         return nil
     }

@@ -20,9 +20,11 @@ public struct Scenario: Sendable, Equatable {
         public var failureRate = 0.0
         /// Probability that a sphere is slow (yields its lane up to `maxYields` times first).
         public var slowRate = 0.0
+        /// Probability that a sphere's hand-off is delayed (yields up to `maxYields` times after computing).
+        public var delayRate = 0.0
         public var maxYields = 4
-        public init(failureRate: Double = 0, slowRate: Double = 0, maxYields: Int = 4) {
-            self.failureRate = failureRate; self.slowRate = slowRate; self.maxYields = maxYields
+        public init(failureRate: Double = 0, slowRate: Double = 0, delayRate: Double = 0, maxYields: Int = 4) {
+            self.failureRate = failureRate; self.slowRate = slowRate; self.delayRate = delayRate; self.maxYields = maxYields
         }
     }
 
@@ -72,7 +74,8 @@ public struct Scenario: Sendable, Equatable {
         if corpusTokens < 0 { throw bad("corpusTokens", "must not be negative") }
         if steps < 1 { throw bad("steps", "must be at least 1, got \(steps)") }
         if seeds < 1 { throw bad("seeds", "must be at least 1, got \(seeds)") }
-        for (f, v) in [("faults.failureRate", faults.failureRate), ("faults.slowRate", faults.slowRate)] where !(v >= 0 && v <= 1) {
+        for (f, v) in [("faults.failureRate", faults.failureRate), ("faults.slowRate", faults.slowRate),
+                       ("faults.delayRate", faults.delayRate)] where !(v >= 0 && v <= 1) {
             throw bad(f, "must be between 0 and 1, got \(v)")
         }
         if faults.maxYields < 0 { throw bad("faults.maxYields", "must not be negative") }
@@ -199,7 +202,7 @@ extension Scenario.Model {
 }
 
 extension Scenario.Faults {
-    enum CodingKeys: String, CodingKey, CaseIterable { case failureRate, slowRate, maxYields }
+    enum CodingKeys: String, CodingKey, CaseIterable { case failureRate, slowRate, delayRate, maxYields }
     public init(from decoder: any Decoder) throws {
         let all = try decoder.container(keyedBy: AnyKey.self)
         let known = CodingKeys.allCases.map(\.rawValue)
@@ -209,6 +212,7 @@ extension Scenario.Faults {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         failureRate = try c.decodeIfPresent(Double.self, forKey: .failureRate) ?? 0
         slowRate = try c.decodeIfPresent(Double.self, forKey: .slowRate) ?? 0
+        delayRate = try c.decodeIfPresent(Double.self, forKey: .delayRate) ?? 0
         maxYields = try c.decodeIfPresent(Int.self, forKey: .maxYields) ?? 4
     }
 }

@@ -83,7 +83,7 @@ public struct Simulation: Sendable {
         let escapeLane = SimulationLane(id: 1_000_000, name: "escaped", scheduler: scheduler)
         let allocator = AccountingAllocator()
         let faults: (any FaultInjector)? =
-            scenario.faults.failureRate > 0 || scenario.faults.slowRate > 0
+            scenario.faults.failureRate > 0 || scenario.faults.slowRate > 0 || scenario.faults.delayRate > 0
             ? SeededFaultPlan(seed: seed, faults: scenario.faults) : nil
         let layout = self.layout, microBatch = self.microBatch
         let makeSphere: @Sendable (Int, SphereCounters) -> Sphere = { i, counters in

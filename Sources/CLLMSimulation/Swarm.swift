@@ -16,7 +16,7 @@ public enum Swarm {
         s.steps = 1 + Int(rng.next() % 3)
         s.faults = Scenario.Faults(
             failureRate: Double(rng.next() % 4) * 0.05, slowRate: Double(rng.next() % 4) * 0.1,
-            maxYields: 1 + Int(rng.next() % 4))
+            delayRate: Double(rng.next() % 4) * 0.1, maxYields: 1 + Int(rng.next() % 4))
         return s
     }
 }

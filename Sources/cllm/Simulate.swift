@@ -61,13 +61,14 @@ struct Simulate: AsyncParsableCommand {
         if json {
             struct Report: Encodable {
                 var scenario: Scenario, seeds: Int, failed: [[String: String]], jobs: Int, seconds: Double
-                var jobsPerSecond: Double, maxJobsPerStep: Int, recoveries: Int, distinctTraces: Int, replays: Bool
+                var jobsPerSecond: Double, schedulerJobsPerSecond: Double, maxJobsPerStep: Int, recoveries: Int, distinctTraces: Int, replays: Bool
                 var memory: [MemoryModel.Component], predictedPeakResidentBytes: Int, predictedVirtualBytes: Int
             }
             let report = Report(
                 scenario: base, seeds: seedList.count,
                 failed: failures.map { ["seed": "\($0.0)", "failures": $0.1.joined(separator: "; "), "replay": replayCommand($0.0)] },
-                jobs: jobs, seconds: seconds, jobsPerSecond: Double(jobs) / seconds, maxJobsPerStep: maxJobs,
+                jobs: jobs, seconds: seconds, jobsPerSecond: Double(jobs) / seconds,
+                schedulerJobsPerSecond: SimulationScheduler.measureThroughput(), maxJobsPerStep: maxJobs,
                 recoveries: recoveries, distinctTraces: hashes.count, replays: replays, memory: model.components,
                 predictedPeakResidentBytes: model.prediction.peakResidentBytes, predictedVirtualBytes: model.prediction.virtualBytes)
             let encoder = JSONEncoder()
@@ -77,6 +78,7 @@ struct Simulate: AsyncParsableCommand {
             print("scenario \(base.name)\(swarm ? " (swarm)" : ""): \(base.description)")
             print("layout: \(base.spheres) spheres (\(base.hierarchy.rawValue) hierarchy), \(base.threads) threads, \(base.stackSize >> 10) KiB stacks, \(base.allocator.rawValue) allocator, \(base.steps) steps, \(base.policy.rawValue) scheduling")
             print("seeds: \(seedList.count) run, \(seedList.count - failures.count) passed, \(failures.count) failed; \(hashes.count) distinct traces; replay of seed \(first): \(replays ? "same trace" : "DIFFERENT TRACE")")
+            print("scheduler alone: \(Int(SimulationScheduler.measureThroughput().rounded())) jobs/s (8 lanes × 5,000 hand-offs)")
             print("scheduler: \(jobs) jobs in \(fmt(seconds, 2)) s (\(Int((Double(jobs) / seconds).rounded())) jobs/s); longest step \(maxJobs) jobs (bound \(Simulation(scenario: base).jobBoundPerStep)); \(recoveries) sphere failures recovered")
             printMemory(model, other)
             for (s, f) in failures.prefix(5) {

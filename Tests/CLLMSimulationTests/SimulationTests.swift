@@ -65,6 +65,7 @@ struct BrokenMergeTests {
     func caught(_ variant: MergeVariant) throws {
         let hierarchy: SphereHierarchy.Mode = variant == .idleAddsStaleGradient ? .full : .active
         let failure = try #require(Self.firstFailure(variant, hierarchy: hierarchy), "\(variant) survived 200 seeds")
+        print("\(variant) caught at seed \(failure.seed): \(failure.failures.joined(separator: "; "))")
         // The printed seed reproduces the same failure.
         var s = SimulationTests.scenario(spheres: 6, threads: 3, steps: 3, hierarchy: hierarchy)
         if hierarchy == .full { s.spheres = 4; s.threads = 2; s.batchSize = 8 }
@@ -81,10 +82,10 @@ struct BrokenMergeTests {
 
 @Suite("Simulation faults", .tags(.simulation))
 struct FaultTests {
-    @Test("spheres failing and running slow leave the results bit-identical to the fault-free run")
+    @Test("spheres failing, running slow and handing off late leave the results bit-identical")
     func faultsChangeNothing() {
         var s = SimulationTests.scenario(spheres: 6, threads: 3, steps: 3)
-        s.faults = Scenario.Faults(failureRate: 0.2, slowRate: 0.3, maxYields: 3)
+        s.faults = Scenario.Faults(failureRate: 0.2, slowRate: 0.2, delayRate: 0.2, maxYields: 3)
         let sim = Simulation(scenario: s)
         var recovered = 0
         for seed in UInt64(1)...60 {
