@@ -1,5 +1,5 @@
 import ArgumentParser
-import CLLMKernels
+import CLLMModel
 
 /// `cllm`: train, run, evaluate and inspect small GPT-2 models on CPU.
 @main

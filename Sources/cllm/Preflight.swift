@@ -54,19 +54,6 @@ enum Preflight {
 
     /// MemAvailable from /proc/meminfo, in bytes.
     static func availableMemory() -> Int? {
-        guard let f = fopen("/proc/meminfo", "r") else { return nil }
-        defer { fclose(f) }
-        var line: UnsafeMutablePointer<CChar>? = nil
-        var cap = 0
-        defer { free(line) }
-        while getline(&line, &cap, f) > 0 {
-            guard let l = line else { break }
-            let s = String(cString: l)
-            if s.hasPrefix("MemAvailable:") {
-                let fields = s.split(whereSeparator: { $0 == " " || $0 == "\n" })
-                return fields.count > 1 ? (Int(fields[1]) ?? 0) * 1024 : nil
-            }
-        }
-        return nil
+        ProcFile.number(after: "MemAvailable:", in: "/proc/meminfo").map { $0 * 1024 }
     }
 }

@@ -3,7 +3,8 @@ import Glibc
 #endif
 
 /// What the kernels need from the processor. They are compiled for AVX2 with FMA (x86-64-v3) on x86_64;
-/// running them on an older CPU would die with SIGILL, so the tool checks first and explains.
+/// running them on an older CPU would die with SIGILL, so the tool checks first and explains. This check
+/// lives outside the kernels' module, which is itself compiled for AVX2 and could fault before saying why.
 public enum CPUFeatures {
     /// nil when the kernels can run here; otherwise a sentence saying what is missing.
     public static func missingFeatures() -> String? {
@@ -20,21 +21,10 @@ public enum CPUFeatures {
 
     #if os(Linux)
     static func cpuFlags() -> Set<String>? {
-        guard let f = fopen("/proc/cpuinfo", "r") else { return nil }
-        defer { fclose(f) }
-        var line: UnsafeMutablePointer<CChar>? = nil
-        var cap = 0
-        defer { free(line) }
-        while getline(&line, &cap, f) > 0 {
-            guard let l = line else { break }
-            let s = String(cString: l)
-            if s.hasPrefix("flags") {
-                let parts = s.split(separator: ":", maxSplits: 1)
-                guard parts.count == 2 else { return nil }
-                return Set(parts[1].split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "\t" }).map(String.init))
-            }
-        }
-        return nil
+        guard let l = ProcFile.line(startingWith: "flags", in: "/proc/cpuinfo") else { return nil }
+        let parts = l.split(separator: ":", maxSplits: 1)
+        guard parts.count == 2 else { return nil }
+        return Set(parts[1].split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init))
     }
     #endif
 }
