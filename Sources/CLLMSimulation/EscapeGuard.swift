@@ -1,7 +1,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Synchronization
 
 /// Catches jobs that leave the simulation for Swift's global executor (a `Task {}` that does not inherit
 /// the lane, `Task.detached`, `Task.sleep`…). Such a job would run on Dispatch's threads at a time no seed
@@ -22,7 +21,23 @@ enum EscapeGuard {
         let lane: SimulationLane
     }
 
-    static let active = Mutex<[Active]>([])
+    /// Simulations being driven, by thread. A pthread mutex rather than `Synchronization.Mutex`: several
+    /// tests drive simulations at once, and ThreadSanitizer sees pthread locking but not Mutex's futex.
+    final class Registry: @unchecked Sendable {
+        private let lock: UnsafeMutablePointer<pthread_mutex_t>
+        private var list: [Active] = []
+        init() {
+            lock = .allocate(capacity: 1)
+            pthread_mutex_init(lock, nil)
+        }
+        func withLock<R>(_ body: (inout [Active]) -> R) -> R {
+            pthread_mutex_lock(lock)
+            defer { pthread_mutex_unlock(lock) }
+            return body(&list)
+        }
+    }
+
+    static let active = Registry()
 
     nonisolated(unsafe) static let hookAddress: UnsafeMutablePointer<Hook?>? = {
         guard let handle = dlopen(nil, RTLD_NOW), let symbol = dlsym(handle, "swift_task_enqueueGlobal_hook") else {
