@@ -30,6 +30,8 @@ public actor NodeZero {
     public private(set) var recoveries: [RecoveryRecord] = []
     let variant: MergeVariant
     let idlePositions: Int
+    /// Gradients summed by the last merge: the active spheres and nothing else (the simulation checks it).
+    public private(set) var lastMergeSources = 0
     var staleGradient: FloatBuffer?
     public nonisolated let layout: ParameterLayout
     public nonisolated let shardPlan: ShardPlan
@@ -186,6 +188,7 @@ public actor NodeZero {
         if variant == .completionOrder { ordered = completion.map { ordered[$0] } }
         if let stale = staleGradient { ordered.append(SharedFloats(stale)) }
         let sources = ordered
+        lastMergeSources = sources.count
         var squares = [Double](repeating: 0, count: shardPlan.count)
         let merged = self.merged
         let current = self.spheres

@@ -63,6 +63,7 @@ public struct Simulation: Sendable {
     final class Log: Sendable {
         struct Entry: Sendable {
             var loss: Double
+            var mergeSources: Int
             var merged: [Float]
             var weights: [Float]
             var jobsAtEnd: Int
@@ -105,8 +106,11 @@ public struct Simulation: Sendable {
                     let o = await nodeZero.step(step, plan: plan, train: train, hyperparameters: h)
                     let merged = await nodeZero.mergedGradient()
                     let weights = await nodeZero.weights()
+                    let sources = await nodeZero.lastMergeSources
                     let jobs = scheduler.jobsRun
-                    log.entries.withLock { $0.append(Log.Entry(loss: o.loss, merged: merged, weights: weights, jobsAtEnd: jobs)) }
+                    log.entries.withLock {
+                        $0.append(Log.Entry(loss: o.loss, mergeSources: sources, merged: merged, weights: weights, jobsAtEnd: jobs))
+                    }
                 }
                 log.recoveries.withLock { $0 = 0 }
                 let count = await nodeZero.recoveries.count
@@ -140,8 +144,8 @@ public struct Simulation: Sendable {
         if maxJobs > jobBoundPerStep {
             failures.append("liveness: a step took \(maxJobs) scheduler jobs, more than the bound of \(jobBoundPerStep)")
         }
-        if idle.contains(where: { $0.microBatches != 0 }) {
-            failures.append("idle: an idle position computed a micro-batch")
+        if let e = entries.first(where: { $0.mergeSources != scenario.spheres }) {
+            failures.append("idle: a merge summed \(e.mergeSources) gradients for \(scenario.spheres) active spheres (\(idle.count) idle positions must add nothing)")
         }
         for e in entries {
             scheduler.mix(e.loss.bitPattern)
