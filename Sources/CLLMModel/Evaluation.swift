@@ -14,20 +14,28 @@ public enum Evaluation {
         guard windows > 0 else { return .nan }
         let act = activations.flatMap { $0.time == t ? $0 : nil } ?? Activations(
             config: layout.config, batch: min(batch, windows), time: t, forBackward: false, allocator: allocator)
+        let total = lossSum(parameters: parameters, layout: layout, validation: validation, windows: 0..<windows, activations: act)
+        return total / Double(windows * t)
+    }
+
+    /// Summed (not averaged) loss over validation windows `windows`, run `activations.batch` windows at a
+    /// time on the given buffers: what each sphere computes for its share of a distributed evaluation.
+    public static func lossSum(
+        parameters: UnsafePointer<Float>, layout: ParameterLayout, validation: [Int32], windows: Range<Int>,
+        activations act: Activations
+    ) -> Double {
+        let t = layout.config.contextLength
         var total = 0.0
-        var w = 0
+        var w = windows.lowerBound
         validation.withUnsafeBufferPointer { data in
             let base = data.baseAddress!
-            while w < windows {
-                let count = min(act.batch, windows - w)
-                for i in 0..<count {
-                    (act.tokens + i * t).update(from: base + (w + i) * t, count: t)
-                    (act.targets + i * t).update(from: base + (w + i) * t + 1, count: t)
-                }
-                // A short last batch repeats its first window in the unused rows; only `count` rows are summed.
-                for i in count..<act.batch {
-                    (act.tokens + i * t).update(from: act.tokens, count: t)
-                    (act.targets + i * t).update(from: act.targets, count: t)
+            while w < windows.upperBound {
+                let count = min(act.batch, windows.upperBound - w)
+                // Rows past `count` repeat the last window; only `count` rows are summed.
+                for i in 0..<act.batch {
+                    let src = w + min(i, count - 1)
+                    (act.tokens + i * t).update(from: base + src * t, count: t)
+                    (act.targets + i * t).update(from: base + src * t + 1, count: t)
                 }
                 GPT.forward(parameters: parameters, layout: layout, activations: act, computeLoss: false)
                 total += CrossEntropy.forward(
@@ -36,6 +44,6 @@ public enum Evaluation {
                 w += count
             }
         }
-        return total / Double(windows * t)
+        return total
     }
 }

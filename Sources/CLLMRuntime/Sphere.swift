@@ -107,27 +107,9 @@ public actor Sphere {
     public func evaluate(windows: Range<Int>, validation: [Int32], parameters: SharedFloats) -> Double {
         counters.state = .working
         defer { counters.state = .waiting }
-        let t = layout.config.contextLength
-        var total = 0.0
-        var w = windows.lowerBound
-        validation.withUnsafeBufferPointer { data in
-            let base = data.baseAddress!
-            while w < windows.upperBound {
-                let count = min(microBatch, windows.upperBound - w)
-                for i in 0..<microBatch {
-                    let src = w + min(i, count - 1)  // unused rows repeat a window; only `count` rows are summed
-                    (activations.inputs.baseAddress! + i * t).update(from: base + src * t, count: t)
-                    (activations.labels.baseAddress! + i * t).update(from: base + src * t + 1, count: t)
-                }
-                GPT.forward(parameters: parameters.pointer, layout: layout, activations: activations, computeLoss: false)
-                total += CrossEntropy.forward(
-                    losses: nil, logits: activations.logitsRowPointer(0), ld: activations.paddedVocab,
-                    targets: UnsafePointer(activations.labels.baseAddress!), rows: count * t,
-                    vocab: layout.config.vocabSize)
-                w += count
-            }
-        }
-        return total
+        return Evaluation.lossSum(
+            parameters: parameters.pointer, layout: layout, validation: validation, windows: windows,
+            activations: activations)
     }
 
     /// Bytes of this sphere's own buffers (gradient and activations), for the memory model.

@@ -288,11 +288,6 @@ public final class Trainer {
         return String(cString: resolved)
     }
 
-    static func copy(_ values: [Float], into buffer: FloatBuffer) {
-        precondition(values.count == buffer.count, "checkpoint tensor size mismatch")
-        values.withUnsafeBufferPointer { buffer.pointer.update(from: $0.baseAddress!, count: buffer.count) }
-    }
-
     static func seconds(_ d: Duration) -> Double {
         Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
     }

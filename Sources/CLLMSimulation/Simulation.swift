@@ -70,7 +70,6 @@ public struct Simulation: Sendable {
         }
         let entries = Mutex<[Entry]>([])
         let recoveries = Mutex(0)
-        let idleWork = Mutex(0)
     }
 
     /// Runs one seed and checks it.
@@ -112,7 +111,6 @@ public struct Simulation: Sendable {
                         $0.append(Log.Entry(loss: o.loss, mergeSources: sources, merged: merged, weights: weights, jobsAtEnd: jobs))
                     }
                 }
-                log.recoveries.withLock { $0 = 0 }
                 let count = await nodeZero.recoveries.count
                 log.recoveries.withLock { $0 = count }
             }
