@@ -1,10 +1,11 @@
 /// Causal multi-head self-attention on a packed qkv activation, forward and backward.
 ///
 /// `qkv` is [B·T, 3C] (q, k, v each C wide; head h owns columns h·hs ..< (h+1)·hs of each), as GPT-2's
-/// `c_attn` produces it. Each (batch, head) is a handful of small matrix products, which run through the
-/// same GEMM as the linear layers, in row blocks of `block` so that most of the masked upper triangle is
-/// never computed. Masked probabilities are exact zeros, so the part of the triangle that is computed adds
-/// nothing to any sum: the result is the same to the bit whatever the block size.
+/// `c_attn` produces it. Each (batch, head) is a handful of small matrix products. They run on the GEMM's
+/// 6×16 register tile directly: the operands each (batch, head) reads many times are packed once into
+/// 16-wide strips, and each row tile of six queries computes only the key strips its causal window
+/// reaches. Masked probabilities are exact zeros, so a strip that runs past the diagonal adds nothing to
+/// any sum: every result is one FMA chain in ascending order, the same bits as a plain GEMM would give.
 public enum Attention {
     public struct Shape: Sendable {
         public let batch, time, channels, heads: Int
@@ -14,8 +15,7 @@ public enum Attention {
         var headSize: Int { channels / heads }
     }
 
-    /// Query rows per GEMM call.
-    static let block = 32
+    static let mr = Gemm.mr, nr = Gemm.nr
 
     /// Writes the attention output [B·T, C] and the probabilities [B, H, T, T] (zero above the diagonal).
     public static func forward(
@@ -25,25 +25,43 @@ public enum Attention {
         let T = shape.time, C = shape.channels, H = shape.heads, hs = shape.headSize
         let C3 = 3 * C
         let scale = 1 / Float(hs).squareRoot()
+        let keyStrips = (T + nr - 1) / nr, headStrips = (hs + nr - 1) / nr
+        // Kᵀ in key strips (hs rows of 16 keys each), V in head-column strips (T rows of 16), a C tile, and
+        // room for a ragged row tile of A.
+        // Every head's operands of one sequence are packed in one pass over its rows, which streams them
+        // from memory in order (they were written long before, by the qkv GEMM).
+        let ktCount = keyStrips * hs * nr, vCount = headStrips * T * nr
+        let scratch = UnsafeMutablePointer<Float>.allocate(
+            capacity: H * (ktCount + vCount) + mr * nr + mr * max(T, hs))
+        defer { scratch.deallocate() }
+        let kTs = scratch, vPs = kTs + H * ktCount, tile = vPs + H * vCount, ragged = tile + mr * nr
         for b in 0..<shape.batch {
             let base = qkv + b * T * C3
+            packTransposed(base + C, ld: C3, rows: T, heads: H, cols: hs, into: kTs)
+            packRows(base + 2 * C, ld: C3, rows: T, heads: H, cols: hs, into: vPs)
             for h in 0..<H {
-                let q = base + h * hs, k = base + C + h * hs, v = base + 2 * C + h * hs
+                let q = base + h * hs
+                let kT = kTs + h * ktCount, vP = vPs + h * vCount
                 let p = probs + (b * H + h) * T * T
-                var r0 = 0
-                while r0 < T {
-                    // Rows r0..<r1 see keys 0..<r1 only.
-                    let r1 = min(T, r0 + block), rows = r1 - r0
-                    // S = Q·Kᵀ, then row-wise causal softmax in place.
-                    Gemm.multiply(
-                        m: rows, n: r1, k: hs, a: q + r0 * C3, lda: C3, b: k, ldb: C3, transB: true,
-                        c: p + r0 * T, ldc: T, accumulate: false)
-                    for t in r0..<r1 { softmaxRow(p + t * T, n: t + 1, width: T, scale: scale) }
-                    // O = P·V
-                    Gemm.multiply(
-                        m: rows, n: hs, k: r1, a: p + r0 * T, lda: T, b: v, ldb: C3,
-                        c: out + (b * T + r0) * C + h * hs, ldc: C, accumulate: false)
-                    r0 = r1
+                var i0 = 0
+                while i0 < T {
+                    let rows = min(mr, T - i0), seen = i0 + rows
+                    // S = Q·Kᵀ for the key strips rows i0..<seen reach, then the causal softmax in place.
+                    let (qa, qStride) = rowTile(q + i0 * C3, ld: C3, rows: rows, depth: hs, scratch: ragged)
+                    for s in 0..<((seen + nr - 1) / nr) {
+                        Gemm.kernel(hs, qa, rowStride: qStride, kStride: 1, UnsafePointer(kT + s * hs * nr),
+                                    p + i0 * T + s * nr, T, rows: rows, cols: min(nr, T - s * nr), load: false,
+                                    bias: nil, tile: tile, epilogue: .none, row: 0)
+                    }
+                    for t in i0..<seen { softmaxRow(p + t * T, n: t + 1, width: T, scale: scale) }
+                    // O = P·V over keys 0..<seen.
+                    let (pa, pStride) = rowTile(UnsafePointer(p + i0 * T), ld: T, rows: rows, depth: seen, scratch: ragged)
+                    for s in 0..<headStrips {
+                        Gemm.kernel(seen, pa, rowStride: pStride, kStride: 1, UnsafePointer(vP + s * T * nr),
+                                    out + (b * T + i0) * C + h * hs + s * nr, C, rows: rows, cols: min(nr, hs - s * nr),
+                                    load: false, bias: nil, tile: tile, epilogue: .none, row: 0)
+                    }
+                    i0 += rows
                 }
             }
         }
@@ -57,44 +75,139 @@ public enum Attention {
         let T = shape.time, C = shape.channels, H = shape.heads, hs = shape.headSize
         let C3 = 3 * C
         let scale = 1 / Float(hs).squareRoot()
-        let dS = UnsafeMutablePointer<Float>.allocate(capacity: T * T)
-        defer { dS.deallocate() }
+        let keyStrips = (T + nr - 1) / nr, headStrips = (hs + nr - 1) / nr
+        // Vᵀ in key strips; K, Q and dO in head-column strips; dS; a transposed row tile; a C tile.
+        let vtCount = keyStrips * hs * nr, stripCount = headStrips * T * nr
+        let scratch = UnsafeMutablePointer<Float>.allocate(
+            capacity: H * (vtCount + 3 * stripCount) + T * T + mr * T + mr * nr + mr * max(T, hs))
+        defer { scratch.deallocate() }
+        let vTs = scratch, kPs = vTs + H * vtCount, qPs = kPs + H * stripCount, dOPs = qPs + H * stripCount
+        let dS = dOPs + H * stripCount, aT = dS + T * T, tile = aT + mr * T, ragged = tile + mr * nr
         for b in 0..<shape.batch {
             let base = qkv + b * T * C3, dbase = dqkv + b * T * C3
             let dO = dout + b * T * C
+            packTransposed(base + 2 * C, ld: C3, rows: T, heads: H, cols: hs, into: vTs)
+            packRows(base + C, ld: C3, rows: T, heads: H, cols: hs, into: kPs)
+            packRows(base, ld: C3, rows: T, heads: H, cols: hs, into: qPs)
+            packRows(dO, ld: C, rows: T, heads: H, cols: hs, into: dOPs)
             for h in 0..<H {
-                let q = base + h * hs, k = base + C + h * hs, v = base + 2 * C + h * hs
                 let dq = dbase + h * hs, dk = dbase + C + h * hs, dv = dbase + 2 * C + h * hs
                 let dOh = dO + h * hs
+                let vT = vTs + h * vtCount, kP = kPs + h * stripCount, qP = qPs + h * stripCount
+                let dOP = dOPs + h * stripCount
                 let p = probs + (b * H + h) * T * T
-                var r0 = 0
-                while r0 < T {
-                    let r1 = min(T, r0 + block), rows = r1 - r0
+                var i0 = 0
+                while i0 < T {
+                    let rows = min(mr, T - i0), seen = i0 + rows
                     // dP = dO·Vᵀ; dS = P ⊙ (dP − rowsum(P ⊙ dP)) · scale (zero above the diagonal).
-                    Gemm.multiply(
-                        m: rows, n: r1, k: hs, a: dOh + r0 * C, lda: C, b: v, ldb: C3, transB: true,
-                        c: dS + r0 * T, ldc: T, accumulate: false)
-                    for t in r0..<r1 { softmaxBackwardRow(dS + t * T, p: p + t * T, n: t + 1, width: T, scale: scale) }
-                    // dQ = dS·K over keys 0..<r1.
-                    Gemm.multiply(
-                        m: rows, n: hs, k: r1, a: dS + r0 * T, lda: T, b: k, ldb: C3, c: dq + r0 * C3, ldc: C3,
-                        accumulate: false)
-                    r0 = r1
+                    let (oa, oStride) = rowTile(dOh + i0 * C, ld: C, rows: rows, depth: hs, scratch: ragged)
+                    for s in 0..<((seen + nr - 1) / nr) {
+                        Gemm.kernel(hs, oa, rowStride: oStride, kStride: 1, UnsafePointer(vT + s * hs * nr),
+                                    dS + i0 * T + s * nr, T, rows: rows, cols: min(nr, T - s * nr), load: false,
+                                    bias: nil, tile: tile, epilogue: .none, row: 0)
+                    }
+                    for t in i0..<seen { softmaxBackwardRow(dS + t * T, p: p + t * T, n: t + 1, width: T, scale: scale) }
+                    // dQ = dS·K over keys 0..<seen.
+                    let (sa, sStride) = rowTile(UnsafePointer(dS + i0 * T), ld: T, rows: rows, depth: seen, scratch: ragged)
+                    for s in 0..<headStrips {
+                        Gemm.kernel(seen, sa, rowStride: sStride, kStride: 1, UnsafePointer(kP + s * T * nr),
+                                    dq + i0 * C3 + s * nr, C3, rows: rows, cols: min(nr, hs - s * nr), load: false,
+                                    bias: nil, tile: tile, epilogue: .none, row: 0)
+                    }
+                    i0 += rows
                 }
-                r0 = 0
-                while r0 < T {
-                    // Keys r0..<r1 are seen by queries r0..<T only: dK = dSᵀ·Q; dV = Pᵀ·dO.
-                    let r1 = min(T, r0 + block), rows = r1 - r0
-                    Gemm.multiply(
-                        m: rows, n: hs, k: T - r0, a: dS + r0 * T + r0, lda: T, transA: true, b: q + r0 * C3, ldb: C3,
-                        c: dk + r0 * C3, ldc: C3, accumulate: false)
-                    Gemm.multiply(
-                        m: rows, n: hs, k: T - r0, a: p + r0 * T + r0, lda: T, transA: true, b: dOh + r0 * C, ldb: C,
-                        c: dv + r0 * C3, ldc: C3, accumulate: false)
-                    r0 = r1
+                // Keys j0..<j0+6 are seen by queries j0..<T only: dK = dSᵀ·Q and dV = Pᵀ·dO over those queries.
+                var j0 = 0
+                while j0 < T {
+                    let rows = min(mr, T - j0), depth = T - j0
+                    packColumns(UnsafePointer(dS) + j0 * T + j0, ld: T, cols: rows, depth: depth, into: aT)
+                    for s in 0..<headStrips {
+                        Gemm.kernel(depth, UnsafePointer(aT), rowStride: 1, kStride: mr,
+                                    UnsafePointer(qP + s * T * nr + j0 * nr), dk + j0 * C3 + s * nr, C3, rows: rows,
+                                    cols: min(nr, hs - s * nr), load: false, bias: nil, tile: tile, epilogue: .none,
+                                    row: 0)
+                    }
+                    packColumns(p + j0 * T + j0, ld: T, cols: rows, depth: depth, into: aT)
+                    for s in 0..<headStrips {
+                        Gemm.kernel(depth, UnsafePointer(aT), rowStride: 1, kStride: mr,
+                                    UnsafePointer(dOP + s * T * nr + j0 * nr), dv + j0 * C3 + s * nr, C3, rows: rows,
+                                    cols: min(nr, hs - s * nr), load: false, bias: nil, tile: tile, epilogue: .none,
+                                    row: 0)
+                    }
+                    j0 += rows
                 }
             }
         }
+    }
+
+    /// Packs each head's rows × cols block of `src` (row stride `ld`, head h at columns h·cols…) transposed,
+    /// in strips of 16 rows: head h's strip s holds `out[(h·strips + s)·cols·16 + c·16 + j] = src[(16s + j)·ld
+    /// + h·cols + c]`, zero past the last row. Rows are read once each, in order.
+    @inline(__always)
+    static func packTransposed(
+        _ src: UnsafePointer<Float>, ld: Int, rows: Int, heads: Int, cols: Int, into out: UnsafeMutablePointer<Float>
+    ) {
+        let strips = (rows + nr - 1) / nr
+        for r in 0..<strips * nr {
+            let s = r / nr, j = r % nr
+            for h in 0..<heads {
+                let o = out + (h * strips + s) * cols * nr + j
+                if r < rows {
+                    let row = src + r * ld + h * cols
+                    for c in 0..<cols { o[c * nr] = row[c] }
+                } else {
+                    for c in 0..<cols { o[c * nr] = 0 }
+                }
+            }
+        }
+    }
+
+    /// Packs each head's rows × cols block of `src` in strips of 16 columns: head h's strip s holds
+    /// `out[(h·strips + s)·rows·16 + r·16 + j] = src[r·ld + h·cols + 16s + j]`, zero past the last column.
+    @inline(__always)
+    static func packRows(
+        _ src: UnsafePointer<Float>, ld: Int, rows: Int, heads: Int, cols: Int, into out: UnsafeMutablePointer<Float>
+    ) {
+        let strips = (cols + nr - 1) / nr
+        for r in 0..<rows {
+            for h in 0..<heads {
+                for s in 0..<strips {
+                    let from = src + r * ld + h * cols + s * nr, to = out + (h * strips + s) * rows * nr + r * nr
+                    let width = min(nr, cols - s * nr)
+                    if width == nr {
+                        store8(load8(from), to); store8(load8(from + 8), to + 8)
+                    } else {
+                        to.update(from: from, count: width)
+                        (to + width).update(repeating: 0, count: nr - width)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Packs `cols` (≤ 6) adjacent columns of `depth` rows as the kernel's transposed A operand:
+    /// `out[d·6 + c] = src[d·ld + c]`, zero for c ≥ cols.
+    @inline(__always)
+    static func packColumns(_ src: UnsafePointer<Float>, ld: Int, cols: Int, depth: Int, into out: UnsafeMutablePointer<Float>) {
+        for d in 0..<depth {
+            let row = src + d * ld, o = out + d * mr
+            for c in 0..<mr { o[c] = c < cols ? row[c] : 0 }
+        }
+    }
+
+    /// The A operand of a row tile read in place, or, for a ragged last tile, copied with zero rows below
+    /// so the kernel's six row reads stay inside the buffers.
+    @inline(__always)
+    static func rowTile(
+        _ a: UnsafePointer<Float>, ld: Int, rows: Int, depth: Int, scratch: UnsafeMutablePointer<Float>
+    ) -> (UnsafePointer<Float>, Int) {
+        if rows == mr { return (a, ld) }
+        for r in 0..<mr {
+            if r < rows { (scratch + r * depth).update(from: a + r * ld, count: depth) } else {
+                (scratch + r * depth).update(repeating: 0, count: depth)
+            }
+        }
+        return (UnsafePointer(scratch), depth)
     }
 
     /// row[s] = softmax(scale·row)[s] for s < n; zero for n ≤ s < width.

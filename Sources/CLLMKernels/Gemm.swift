@@ -50,57 +50,38 @@ public enum Gemm {
             }
             return
         }
-        // A ragged last strip of bias is read through a padded copy, so the kernel always loads 16.
-        let biasPad = UnsafeMutablePointer<Float>.allocate(capacity: nr)
-        defer { biasPad.deallocate() }
         let strips = (n + nr - 1) / nr
-        let ragged = n % nr != 0
-        // Packed strips: all of them for a transposed B, only the ragged last one otherwise.
-        let packedStrips = transB ? strips : (ragged ? 1 : 0)
-        let packed = UnsafeMutablePointer<Float>.allocate(capacity: max(1, packedStrips * k * nr))
-        let tailA = UnsafeMutablePointer<Float>.allocate(capacity: k * mr)
-        let tile = UnsafeMutablePointer<Float>.allocate(capacity: mr * nr)
-        // A transposed is read 6 floats per row of storage, a cache line per k: pack each (mc × kc) block
-        // into row tiles once and reuse it for every column strip.
-        let blockA = UnsafeMutablePointer<Float>.allocate(capacity: transA ? mc * min(k, kc) : 1)
-        defer { packed.deallocate(); tailA.deallocate(); tile.deallocate(); blockA.deallocate() }
-        if transB {
-            for s in 0..<strips { packStrip(b, ldb: ldb, trans: true, k: k, j0: s * nr, cols: min(nr, n - s * nr), into: packed + s * k * nr) }
-        } else if ragged {
-            packStrip(b, ldb: ldb, trans: false, k: k, j0: (strips - 1) * nr, cols: n - (strips - 1) * nr, into: packed)
-        }
-        // A's ragged last row tile, packed once with zero rows.
-        let tailRows = m % mr
-        if tailRows != 0 {
-            let i0 = m - tailRows
-            for p in 0..<k {
-                for r in 0..<mr {
-                    tailA[p * mr + r] = r < tailRows ? (transA ? a[p * lda + i0 + r] : a[(i0 + r) * lda + p]) : 0
-                }
+        let depth = min(k, kc)
+        let tilesPerBlock = (min(m, mc) + mr - 1) / mr
+        // One scratch allocation per call: B's panel (every 16-wide strip, `depth` deep), A's block (row
+        // tiles of 6, `depth` deep), a C tile for ragged edges and a padded bias strip.
+        let panelCount = strips * nr * depth, blockCount = tilesPerBlock * mr * depth
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: panelCount + blockCount + mr * nr + nr)
+        defer { scratch.deallocate() }
+        let panel = scratch, blockA = scratch + panelCount
+        let tile = blockA + blockCount, biasPad = tile + mr * nr
+        // A transposed would be read six floats per cache line: pack it. A in place is read along its rows.
+        let packedA = transA
+        var pc = 0
+        while pc < k {
+            let kb = min(kc, k - pc)
+            let load = accumulate || pc > 0
+            let last = pc + kb == k
+            for s in 0..<strips {
+                packB(b, ldb: ldb, trans: transB, p0: pc, depth: kb, j0: s * nr, cols: min(nr, n - s * nr),
+                      into: panel + s * kb * nr)
             }
-        }
-        var ic = 0
-        while ic < m {
-            let mb = min(mc, m - ic)
-            var pc = 0
-            while pc < k {
-                let kb = min(kc, k - pc)
-                let load = accumulate || pc > 0
-                let last = pc + kb == k
-                if transA {
-                    // Full row tiles of this block: tile t holds kb groups of 6 (rows ic+6t ..< ic+6t+6).
-                    var t = 0
-                    while ic + (t + 1) * mr <= min(m, ic + mb) {
-                        let dst = blockA + t * kb * mr
-                        let src = a + pc * lda + ic + t * mr
-                        for p in 0..<kb {
-                            let row = src + p * lda
-                            let out = dst + p * mr
-                            out[0] = row[0]; out[1] = row[1]; out[2] = row[2]
-                            out[3] = row[3]; out[4] = row[4]; out[5] = row[5]
-                        }
-                        t += 1
-                    }
+            var ic = 0
+            while ic < m {
+                let mb = min(mc, m - ic)
+                let tiles = (mb + mr - 1) / mr
+                if packedA {
+                    packA(a, lda: lda, trans: true, i0: ic, rows: mb, p0: pc, depth: kb, into: blockA)
+                } else if mb % mr != 0 {
+                    // Only the ragged last row tile is packed (zero rows below); full tiles are read in place.
+                    let full = mb - mb % mr
+                    packA(a + full * lda, lda: lda, trans: false, i0: ic, rows: mb - full, p0: pc, depth: kb,
+                          into: blockA + (full / mr) * kb * mr)
                 }
                 for s in 0..<strips {
                     let j = s * nr
@@ -117,69 +98,103 @@ public enum Gemm {
                     if last, case .gelu(let out, let tanh) = epilogue {
                         tileEpilogue = .gelu(out: out + j, tanh: tanh.map { $0 + j })
                     }
-                    let bp: UnsafePointer<Float>, bStride: Int
-                    if transB {
-                        bp = UnsafePointer(packed + s * k * nr + pc * nr); bStride = nr
-                    } else if cols < nr {
-                        bp = UnsafePointer(packed + pc * nr); bStride = nr
-                    } else {
-                        bp = b + pc * ldb + j; bStride = ldb
-                    }
-                    var ir = ic
-                    while ir < ic + mb {
-                        let rows = min(mr, m - ir)
-                        let cTile = c + ir * ldc + j
-                        if rows < mr {
-                            kernel(kb, UnsafePointer(tailA + pc * mr), rowStride: 1, kStride: mr, bp, bStride, cTile, ldc,
-                                   rows: rows, cols: cols, load: load, bias: stripBias, tile: tile,
-                                   epilogue: tileEpilogue, row: ir)
-                        } else if transA {
-                            kernel(kb, UnsafePointer(blockA + ((ir - ic) / mr) * kb * mr), rowStride: 1, kStride: mr,
-                                   bp, bStride, cTile, ldc, rows: rows, cols: cols, load: load, bias: stripBias, tile: tile,
-                                   epilogue: tileEpilogue, row: ir)
+                    let bp = UnsafePointer(panel + s * kb * nr)
+                    for t in 0..<tiles {
+                        let ir = ic + t * mr, rows = min(mr, m - ir)
+                        if packedA || rows < mr {
+                            kernel(kb, UnsafePointer(blockA + t * kb * mr), rowStride: 1, kStride: mr, bp,
+                                   c + ir * ldc + j, ldc, rows: rows, cols: cols, load: load, bias: stripBias,
+                                   tile: tile, epilogue: tileEpilogue, row: ir)
                         } else {
-                            kernel(kb, a + ir * lda + pc, rowStride: lda, kStride: 1, bp, bStride, cTile, ldc,
-                                   rows: rows, cols: cols, load: load, bias: stripBias, tile: tile,
-                                   epilogue: tileEpilogue, row: ir)
+                            kernel(kb, a + ir * lda + pc, rowStride: lda, kStride: 1, bp,
+                                   c + ir * ldc + j, ldc, rows: rows, cols: cols, load: load, bias: stripBias,
+                                   tile: tile, epilogue: tileEpilogue, row: ir)
                         }
-                        ir += mr
                     }
                 }
-                pc += kb
+                ic += mb
             }
-            ic += mb
+            pc += kb
         }
     }
 
-    /// Packs columns j0..<j0+cols of op(B) (all k rows) into one strip of k rows × 16, zero-padded.
-    static func packStrip(
-        _ b: UnsafePointer<Float>, ldb: Int, trans: Bool, k: Int, j0: Int, cols: Int, into out: UnsafeMutablePointer<Float>
+    /// Packs rows p0..<p0+depth, columns j0..<j0+cols of op(B) into one strip of `depth` rows × 16,
+    /// zero-padded, so the kernel reads B contiguously whatever its stride (a power-of-two stride would
+    /// otherwise map a strip onto a few L1 sets).
+    @inline(__always)
+    static func packB(
+        _ b: UnsafePointer<Float>, ldb: Int, trans: Bool, p0: Int, depth: Int, j0: Int, cols: Int,
+        into out: UnsafeMutablePointer<Float>
     ) {
         if !trans {
-            for p in 0..<k {
-                let dst = out + p * nr
-                dst.update(from: b + p * ldb + j0, count: cols)
-                if cols < nr { (dst + cols).update(repeating: 0, count: nr - cols) }
+            if cols == nr {
+                for p in 0..<depth {
+                    let src = b + (p0 + p) * ldb + j0, dst = out + p * nr
+                    storeV(loadV(src), dst); storeV(loadV(src + 8), dst + 8)
+                }
+            } else {
+                for p in 0..<depth {
+                    let dst = out + p * nr
+                    dst.update(from: b + (p0 + p) * ldb + j0, count: cols)
+                    (dst + cols).update(repeating: 0, count: nr - cols)
+                }
             }
         } else {
-            // B is n×k: element (p, j) sits at b[j * ldb + p]. Walk each source row once.
+            // B is n×k: element (p, j) sits at b[j·ldb + p]. Walk each source row once.
             for j in 0..<nr {
                 if j < cols {
-                    let src = b + (j0 + j) * ldb
-                    for p in 0..<k { out[p * nr + j] = src[p] }
+                    let src = b + (j0 + j) * ldb + p0
+                    for p in 0..<depth { out[p * nr + j] = src[p] }
                 } else {
-                    for p in 0..<k { out[p * nr + j] = 0 }
+                    for p in 0..<depth { out[p * nr + j] = 0 }
                 }
             }
         }
     }
 
-    /// The register tile: rows i of A at `a + i·rowStride + p·kStride`, B's 16 values of row p at
-    /// `b + p·bStride`; C's tile (rows × cols of it valid) loaded first when `load`.
+    /// Packs rows i0..<i0+rows, columns p0..<p0+depth of op(A) into row tiles of 6: tile t holds `depth`
+    /// groups of six (rows i0+6t ..< i0+6t+6), a ragged last tile padded with zero rows.
+    @inline(__always)
+    static func packA(
+        _ a: UnsafePointer<Float>, lda: Int, trans: Bool, i0: Int, rows: Int, p0: Int, depth: Int,
+        into out: UnsafeMutablePointer<Float>
+    ) {
+        var t = 0
+        while t * mr < rows {
+            let dst = out + t * depth * mr
+            let valid = min(mr, rows - t * mr)
+            if trans {
+                // A is k×m: the six values of one k are adjacent.
+                let src = a + p0 * lda + i0 + t * mr
+                if valid == mr {
+                    for p in 0..<depth {
+                        let row = src + p * lda, o = dst + p * mr
+                        o[0] = row[0]; o[1] = row[1]; o[2] = row[2]; o[3] = row[3]; o[4] = row[4]; o[5] = row[5]
+                    }
+                } else {
+                    for p in 0..<depth {
+                        for r in 0..<mr { dst[p * mr + r] = r < valid ? src[p * lda + r] : 0 }
+                    }
+                }
+            } else {
+                for r in 0..<mr {
+                    if r < valid {
+                        let src = a + (i0 + t * mr + r) * lda + p0
+                        for p in 0..<depth { dst[p * mr + r] = src[p] }
+                    } else {
+                        for p in 0..<depth { dst[p * mr + r] = 0 }
+                    }
+                }
+            }
+            t += 1
+        }
+    }
+
+    /// The register tile: row i of A at step p is `a[i·rowStride + p·kStride]`, B's sixteen values of
+    /// step p at `b + 16p` (packed); C's tile (rows × cols of it valid) loaded first when `load`.
     @inline(__always)
     static func kernel(
-        _ k: Int, _ a: UnsafePointer<Float>, rowStride rs: Int, kStride ks: Int,
-        _ b: UnsafePointer<Float>, _ bStride: Int,
+        _ k: Int, _ a: UnsafePointer<Float>, rowStride rs: Int, kStride ks: Int, _ b: UnsafePointer<Float>,
         _ c: UnsafeMutablePointer<Float>, _ ldc: Int, rows: Int, cols: Int, load: Bool,
         bias: UnsafePointer<Float>?, tile: UnsafeMutablePointer<Float>, epilogue: Epilogue, row: Int
     ) {
@@ -221,7 +236,7 @@ public enum Gemm {
             c30 = c30.addingProduct(a3, b0); c31 = c31.addingProduct(a3, b1)
             c40 = c40.addingProduct(a4, b0); c41 = c41.addingProduct(a4, b1)
             c50 = c50.addingProduct(a5, b0); c51 = c51.addingProduct(a5, b1)
-            ap += ks; bp += bStride
+            ap += ks; bp += nr
         }
         if case .gelu(let out, let tanh) = epilogue {
             // Rows of C's tile are rows `row…` of the epilogue's outputs, same stride.
