@@ -32,9 +32,9 @@ public enum Attention {
         // from memory in order (they were written long before, by the qkv GEMM).
         let ktCount = keyStrips * hs * nr, vCount = headStrips * T * nr
         let scratch = UnsafeMutablePointer<Float>.allocate(
-            capacity: H * (ktCount + vCount) + mr * nr + mr * max(T, hs))
+            capacity: H * (ktCount + vCount) + Gemm.tileScratch + mr * max(T, hs))
         defer { scratch.deallocate() }
-        let kTs = scratch, vPs = kTs + H * ktCount, tile = vPs + H * vCount, ragged = tile + mr * nr
+        let kTs = scratch, vPs = kTs + H * ktCount, tile = vPs + H * vCount, ragged = tile + Gemm.tileScratch
         for b in 0..<shape.batch {
             let base = qkv + b * T * C3
             packTransposed(base + C, ld: C3, rows: T, heads: H, cols: hs, into: kTs)
@@ -79,10 +79,10 @@ public enum Attention {
         // Vᵀ in key strips; K, Q and dO in head-column strips; dS; a transposed row tile; a C tile.
         let vtCount = keyStrips * hs * nr, stripCount = headStrips * T * nr
         let scratch = UnsafeMutablePointer<Float>.allocate(
-            capacity: H * (vtCount + 3 * stripCount) + T * T + mr * T + mr * nr + mr * max(T, hs))
+            capacity: H * (vtCount + 3 * stripCount) + T * T + mr * T + Gemm.tileScratch + mr * max(T, hs))
         defer { scratch.deallocate() }
         let vTs = scratch, kPs = vTs + H * vtCount, qPs = kPs + H * stripCount, dOPs = qPs + H * stripCount
-        let dS = dOPs + H * stripCount, aT = dS + T * T, tile = aT + mr * T, ragged = tile + mr * nr
+        let dS = dOPs + H * stripCount, aT = dS + T * T, tile = aT + mr * T, ragged = tile + Gemm.tileScratch
         for b in 0..<shape.batch {
             let base = qkv + b * T * C3, dbase = dqkv + b * T * C3
             let dO = dout + b * T * C

@@ -18,20 +18,14 @@ public enum Elementwise {
         }
     }
 
-    /// dbias[c] += Σ_r dy[r, c], rows in ascending order.
+    /// dbias[c] += Σ_r dy[r, c], rows in ascending order, read row after row (in storage order).
     public static func addColumnSums(_ dbias: UnsafeMutablePointer<Float>, _ dy: UnsafePointer<Float>, rows: Int, cols: Int) {
-        var c = 0
-        while c + 8 <= cols {
-            var a = load8(dbias + c)
-            for r in 0..<rows { a += load8(dy + r * cols + c) }
-            store8(a, dbias + c)
-            c += 8
-        }
-        while c < cols {
-            var a = dbias[c]
-            for r in 0..<rows { a += dy[r * cols + c] }
-            dbias[c] = a
-            c += 1
+        let c8 = cols & ~7
+        for r in 0..<rows {
+            let row = dy + r * cols
+            var c = 0
+            while c < c8 { store8(load8(dbias + c) + load8(row + c), dbias + c); c += 8 }
+            while c < cols { dbias[c] += row[c]; c += 1 }
         }
     }
 

@@ -40,6 +40,14 @@ public enum Gelu {
         while i < count { out[i] = 0.5 * x[i] * (1 + tanh[i]); i += 1 }
     }
 
+    /// GELU′(x) from x and the forward's tanh(u): 0.5·(1 + t) + 0.5·x·(1 − t²)·du/dx. The one place this is
+    /// evaluated for whole vectors (the GEMM's backward epilogue uses it too).
+    @inline(__always)
+    public static func derivative(_ v: Vec8, _ t: Vec8) -> Vec8 {
+        let du = Vec8(repeating: k0) * (1 + Vec8(repeating: 3 * k1) * (v * v))
+        return 0.5 * (1 + t) + 0.5 * v * (1 - t * t) * du
+    }
+
     /// Overwrites `dx` with d/dx applied to `dout` (they may alias), from x and the forward's tanh.
     public static func backward(
         dx: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, x: UnsafePointer<Float>, tanh: UnsafePointer<Float>,
@@ -48,12 +56,7 @@ public enum Gelu {
         let n8 = count & ~7
         var i = 0
         while i < n8 {
-            let v = load8(x + i)
-            let v2 = v * v
-            let t = load8(tanh + i)
-            let du = Vec8(repeating: k0) * (1 + Vec8(repeating: 3 * k1) * v2)
-            let g = 0.5 * (1 + t) + 0.5 * v * (1 - t * t) * du
-            store8(g * load8(dout + i), dx + i)
+            store8(derivative(load8(x + i), load8(tanh + i)) * load8(dout + i), dx + i)
             i += 8
         }
         while i < count {

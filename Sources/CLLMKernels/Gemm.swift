@@ -15,6 +15,8 @@ public enum Gemm {
     /// Depth of one pass over k: a 16-wide strip of B this deep (16 KiB) stays in L1 across the row tiles.
     /// A pass continues the previous pass's FMA chains from C, so blocking never changes a bit.
     static let kc = 256
+    /// Floats of scratch `kernel` needs for a ragged or epilogue tile.
+    static let tileScratch = mr * nr
 
     /// What happens to a finished tile of C on its way out, while it is still in registers.
     public enum Epilogue {
@@ -30,12 +32,14 @@ public enum Gemm {
     /// - `transA`: A is stored as k×m (so op(A) = Aᵀ); otherwise m×k. `lda` is its row stride.
     /// - `transB`: B is stored as n×k; otherwise k×n. `ldb` is its row stride.
     /// - `ldc`: row stride of C (m×n).
+    /// - `aGeluTanh`: when given, op(A) is GELU of A's values rebuilt with these tanh values (same layout
+    ///   as A), as they are packed: bit-identical to `Gelu.recompute` into a buffer and multiplying that.
     public static func multiply(
         m: Int, n: Int, k: Int,
         a: UnsafePointer<Float>, lda: Int, transA: Bool = false,
         b: UnsafePointer<Float>, ldb: Int, transB: Bool = false,
         c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool,
-        bias: UnsafePointer<Float>? = nil, epilogue: Epilogue = .none
+        bias: UnsafePointer<Float>? = nil, epilogue: Epilogue = .none, aGeluTanh: UnsafePointer<Float>? = nil
     ) {
         precondition(m >= 0 && n >= 0 && k >= 0, "negative GEMM size")
         if m == 0 || n == 0 { return }
@@ -56,12 +60,12 @@ public enum Gemm {
         // One scratch allocation per call: B's panel (every 16-wide strip, `depth` deep), A's block (row
         // tiles of 6, `depth` deep), a C tile for ragged edges and a padded bias strip.
         let panelCount = strips * nr * depth, blockCount = tilesPerBlock * mr * depth
-        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: panelCount + blockCount + mr * nr + nr)
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: panelCount + blockCount + tileScratch + nr)
         defer { scratch.deallocate() }
         let panel = scratch, blockA = scratch + panelCount
-        let tile = blockA + blockCount, biasPad = tile + mr * nr
+        let tile = blockA + blockCount, biasPad = tile + tileScratch
         // A transposed would be read six floats per cache line: pack it. A in place is read along its rows.
-        let packedA = transA
+        let packedA = transA || aGeluTanh != nil
         var pc = 0
         while pc < k {
             let kb = min(kc, k - pc)
@@ -76,12 +80,13 @@ public enum Gemm {
                 let mb = min(mc, m - ic)
                 let tiles = (mb + mr - 1) / mr
                 if packedA {
-                    packA(a, lda: lda, trans: true, i0: ic, rows: mb, p0: pc, depth: kb, into: blockA)
+                    packA(a, lda: lda, trans: transA, i0: ic, rows: mb, p0: pc, depth: kb, geluTanh: aGeluTanh,
+                          into: blockA)
                 } else if mb % mr != 0 {
                     // Only the ragged last row tile is packed (zero rows below); full tiles are read in place.
                     let full = mb - mb % mr
                     packA(a + full * lda, lda: lda, trans: false, i0: ic, rows: mb - full, p0: pc, depth: kb,
-                          into: blockA + (full / mr) * kb * mr)
+                          geluTanh: nil, into: blockA + (full / mr) * kb * mr)
                 }
                 for s in 0..<strips {
                     let j = s * nr
@@ -95,8 +100,11 @@ public enum Gemm {
                         }
                     }
                     var tileEpilogue = Epilogue.none
-                    if last, case .gelu(let out, let tanh) = epilogue {
-                        tileEpilogue = .gelu(out: out + j, tanh: tanh.map { $0 + j })
+                    if last {
+                        switch epilogue {
+                        case .none: break
+                        case .gelu(let out, let tanh): tileEpilogue = .gelu(out: out + j, tanh: tanh.map { $0 + j })
+                        }
                     }
                     let bp = UnsafePointer(panel + s * kb * nr)
                     for t in 0..<tiles {
@@ -153,37 +161,37 @@ public enum Gemm {
     }
 
     /// Packs rows i0..<i0+rows, columns p0..<p0+depth of op(A) into row tiles of 6: tile t holds `depth`
-    /// groups of six (rows i0+6t ..< i0+6t+6), a ragged last tile padded with zero rows.
+    /// groups of six (rows i0+6t ..< i0+6t+6), a ragged last tile padded with zero rows. With `geluTanh`,
+    /// each value x becomes 0.5·x·(1 + tanh) as `Gelu.recompute` computes it.
     @inline(__always)
     static func packA(
         _ a: UnsafePointer<Float>, lda: Int, trans: Bool, i0: Int, rows: Int, p0: Int, depth: Int,
-        into out: UnsafeMutablePointer<Float>
+        geluTanh: UnsafePointer<Float>?, into out: UnsafeMutablePointer<Float>
     ) {
+        // Element (row r, step p) of op(A) sits at a[r·rs + p·ps].
+        let rs = trans ? 1 : lda, ps = trans ? lda : 1
+        let base = i0 * rs + p0 * ps
         var t = 0
         while t * mr < rows {
             let dst = out + t * depth * mr
             let valid = min(mr, rows - t * mr)
-            if trans {
-                // A is k×m: the six values of one k are adjacent.
-                let src = a + p0 * lda + i0 + t * mr
-                if valid == mr {
-                    for p in 0..<depth {
-                        let row = src + p * lda, o = dst + p * mr
-                        o[0] = row[0]; o[1] = row[1]; o[2] = row[2]; o[3] = row[3]; o[4] = row[4]; o[5] = row[5]
-                    }
-                } else {
-                    for p in 0..<depth {
-                        for r in 0..<mr { dst[p * mr + r] = r < valid ? src[p * lda + r] : 0 }
+            let first = base + t * mr * rs
+            if valid == mr, geluTanh == nil, trans {
+                // The six values of one step are adjacent.
+                for p in 0..<depth {
+                    let src = a + first + p * ps, o = dst + p * mr
+                    o[0] = src[0]; o[1] = src[1]; o[2] = src[2]; o[3] = src[3]; o[4] = src[4]; o[5] = src[5]
+                }
+            } else if let tanh = geluTanh {
+                for p in 0..<depth {
+                    for r in 0..<mr {
+                        let off = first + r * rs + p * ps
+                        dst[p * mr + r] = r < valid ? 0.5 * a[off] * (1 + tanh[off]) : 0
                     }
                 }
             } else {
-                for r in 0..<mr {
-                    if r < valid {
-                        let src = a + (i0 + t * mr + r) * lda + p0
-                        for p in 0..<depth { dst[p * mr + r] = src[p] }
-                    } else {
-                        for p in 0..<depth { dst[p * mr + r] = 0 }
-                    }
+                for p in 0..<depth {
+                    for r in 0..<mr { dst[p * mr + r] = r < valid ? a[first + r * rs + p * ps] : 0 }
                 }
             }
             t += 1
@@ -238,15 +246,7 @@ public enum Gemm {
             c50 = c50.addingProduct(a5, b0); c51 = c51.addingProduct(a5, b1)
             ap += ks; bp += nr
         }
-        if case .gelu(let out, let tanh) = epilogue {
-            // Rows of C's tile are rows `row…` of the epilogue's outputs, same stride.
-            let p = tile
-            storeV(c00, p); storeV(c01, p + 8); storeV(c10, p + 16); storeV(c11, p + 24)
-            storeV(c20, p + 32); storeV(c21, p + 40); storeV(c30, p + 48); storeV(c31, p + 56)
-            storeV(c40, p + 64); storeV(c41, p + 72); storeV(c50, p + 80); storeV(c51, p + 88)
-            geluTile(out + row * ldc, tanh.map { $0 + row * ldc }, ldc, rows: rows, cols: cols, tile: tile)
-        }
-        if full {
+        if full, case .none = epilogue {
             storeV(c00, c); storeV(c01, c + 8)
             storeV(c10, c + ldc); storeV(c11, c + ldc + 8)
             storeV(c20, c + 2 * ldc); storeV(c21, c + 2 * ldc + 8)
@@ -254,11 +254,32 @@ public enum Gemm {
             storeV(c40, c + 4 * ldc); storeV(c41, c + 4 * ldc + 8)
             storeV(c50, c + 5 * ldc); storeV(c51, c + 5 * ldc + 8)
         } else {
+            // Ragged tiles and epilogues go through the tile scratch, outside this loop's code.
             let p = tile
             storeV(c00, p); storeV(c01, p + 8); storeV(c10, p + 16); storeV(c11, p + 24)
             storeV(c20, p + 32); storeV(c21, p + 40); storeV(c30, p + 48); storeV(c31, p + 56)
             storeV(c40, p + 64); storeV(c41, p + 72); storeV(c50, p + 80); storeV(c51, p + 88)
-            for r in 0..<rows { for j in 0..<cols { c[r * ldc + j] = p[r * nr + j] } }
+            finish(tile: tile, c, ldc, rows: rows, cols: cols, epilogue: epilogue, row: row)
+        }
+    }
+
+    /// Writes a finished tile held in `tile` (6 rows of 16) to C's rows × cols, through the epilogue.
+    @inline(never)
+    static func finish(
+        tile: UnsafeMutablePointer<Float>, _ c: UnsafeMutablePointer<Float>, _ ldc: Int, rows: Int, cols: Int,
+        epilogue: Epilogue, row: Int
+    ) {
+        switch epilogue {
+        case .none:
+            break
+        case .gelu(let out, let tanh):
+            // Rows of C's tile are rows `row…` of the epilogue's outputs, same stride.
+            geluTile(out + row * ldc, tanh.map { $0 + row * ldc }, ldc, rows: rows, cols: cols, tile: tile)
+        }
+        if rows == mr && cols == nr {
+            for r in 0..<mr { storeV(loadV(tile + r * nr), c + r * ldc); storeV(loadV(tile + r * nr + 8), c + r * ldc + 8) }
+        } else {
+            for r in 0..<rows { for j in 0..<cols { c[r * ldc + j] = tile[r * nr + j] } }
         }
     }
 

@@ -1,6 +1,6 @@
 /// 8-wide float helpers shared by the kernels: unaligned loads and stores, and vectorised exp and tanh.
 ///
-/// The transcendental functions are polynomial (Cephes-style) so they run eight lanes at a time; libm's
+/// The transcendental functions are polynomial or rational so they run eight lanes at a time; libm's
 /// scalar `expf`/`tanhf` would cost more than all the GEMMs of a GELU layer.
 public typealias Vec8 = SIMD8<Float>
 
@@ -38,11 +38,28 @@ public func exp8(_ xIn: Vec8) -> Vec8 {
     return y * scale
 }
 
-/// tanh for eight lanes, as 1 − 2/(e^{2x}+1); absolute error below 1e-7.
+/// tanh for eight lanes: a 13/6 odd rational minimax fit (the form Eigen uses), with inputs clamped to
+/// ±7.998811…, where the fit is exactly ±1, so it saturates as tanh does in float. Absolute error below
+/// 3e-7; one division and ten FMAs, about half the cost of going through `exp8`, which matters because
+/// GELU evaluates it for every hidden unit.
 @inline(__always)
-public func tanh8(_ x: Vec8) -> Vec8 {
-    let e = exp8(x + x)
-    return 1 - 2 / (e + 1)
+public func tanh8(_ xIn: Vec8) -> Vec8 {
+    let lim = Vec8(repeating: 7.998_811_721_801_758)
+    var x = xIn.replacing(with: lim, where: xIn .> lim)
+    x = x.replacing(with: -lim, where: x .< -lim)
+    let x2 = x * x
+    var p = Vec8(repeating: -2.760_768_477_423_55e-16)
+    p = Vec8(repeating: 2.000_187_904_824_77e-13).addingProduct(p, x2)
+    p = Vec8(repeating: -8.604_671_522_137_35e-11).addingProduct(p, x2)
+    p = Vec8(repeating: 5.122_297_090_371_14e-08).addingProduct(p, x2)
+    p = Vec8(repeating: 1.485_722_357_179_79e-05).addingProduct(p, x2)
+    p = Vec8(repeating: 6.372_619_288_754_36e-04).addingProduct(p, x2)
+    p = Vec8(repeating: 4.893_524_558_917_86e-03).addingProduct(p, x2)
+    var q = Vec8(repeating: 1.198_258_394_667_02e-06)
+    q = Vec8(repeating: 1.185_347_056_866_54e-04).addingProduct(q, x2)
+    q = Vec8(repeating: 2.268_434_632_439_00e-03).addingProduct(q, x2)
+    q = Vec8(repeating: 4.893_525_185_543_85e-03).addingProduct(q, x2)
+    return (x * p) / q
 }
 
 /// Lane-wise maximum (the standard library's `pointwiseMax` is not inlined for SIMD8 here).

@@ -128,13 +128,12 @@ public enum GPT {
             let ln2 = act.ln2Out.pointer + l * N * C
             let fcPre = act.fcPre.pointer + l * N * H4
             let fcTanh = act.fcTanh.pointer + l * N * H4
-            let fcAct = act.fcAct.pointer
             let dFc = act.dFc.pointer, dLn = act.dLn.pointer, dQkv = act.dQkv.pointer, dAtt = act.dAttOut.pointer
 
             // MLP output projection; dx currently holds d(x_{l+1}), which is also d(r2) through the skip.
-            Gelu.recompute(out: fcAct, x: fcPre, tanh: fcTanh, count: N * H4)
+            // GELU's output is rebuilt from fcPre and fcTanh as the weight-gradient GEMM packs it.
             linearBackward(
-                dx: dFc, dWeight: G + w.fcProjWeight, dBias: G + w.fcProjBias, dout: dx, x: fcAct,
+                dx: dFc, dWeight: G + w.fcProjWeight, dBias: G + w.fcProjBias, dout: dx, x: fcPre, xGeluTanh: fcTanh,
                 weight: P + w.fcProjWeight, rows: N, inC: H4, outC: C)
             Gelu.backward(dx: dFc, dout: dFc, x: fcPre, tanh: fcTanh, count: N * H4)
             linearBackward(
@@ -174,14 +173,17 @@ public enum GPT {
         Gemm.multiply(m: rows, n: outC, k: inC, a: x, lda: inC, b: weight, ldb: outC, c: out, ldc: outC, accumulate: true)
     }
 
-    /// dx = dout·Wᵀ (overwritten); dW += xᵀ·dout; dBias += column sums of dout.
+    /// dx = dout·Wᵀ (overwritten); dW += xᵀ·dout; dBias += column sums of dout. With `xGeluTanh`, the layer's
+    /// input is GELU(x) rebuilt with those tanh values.
     @inline(__always)
     static func linearBackward(
         dx: UnsafeMutablePointer<Float>, dWeight: UnsafeMutablePointer<Float>, dBias: UnsafeMutablePointer<Float>,
-        dout: UnsafePointer<Float>, x: UnsafePointer<Float>, weight: UnsafePointer<Float>, rows: Int, inC: Int,
-        outC: Int
+        dout: UnsafePointer<Float>, x: UnsafePointer<Float>, xGeluTanh: UnsafePointer<Float>? = nil,
+        weight: UnsafePointer<Float>, rows: Int, inC: Int, outC: Int
     ) {
-        Gemm.multiply(m: inC, n: outC, k: rows, a: x, lda: inC, transA: true, b: dout, ldb: outC, c: dWeight, ldc: outC, accumulate: true)
+        Gemm.multiply(
+            m: inC, n: outC, k: rows, a: x, lda: inC, transA: true, b: dout, ldb: outC, c: dWeight, ldc: outC,
+            accumulate: true, aGeluTanh: xGeluTanh)
         Elementwise.addColumnSums(dBias, dout, rows: rows, cols: outC)
         Gemm.multiply(m: rows, n: inC, k: outC, a: dout, lda: outC, b: weight, ldb: outC, transB: true, c: dx, ldc: inC, accumulate: false)
     }

@@ -1,0 +1,210 @@
+import Foundation
+import Testing
+@testable import CLLMKernels
+
+/// The kernels against plain double-precision loops, and the fused paths against the unfused ones bit for bit.
+@Suite("Kernels")
+struct KernelTests {
+    /// Deterministic values in [-1, 1).
+    static func values(_ n: Int, seed: UInt64) -> [Float] {
+        var s = seed &* 0x9E37_79B9_7F4A_7C15 | 1
+        return (0..<n).map { _ in
+            s ^= s << 13; s ^= s >> 7; s ^= s << 17
+            return Float(Double(s >> 11) / Double(1 << 53) * 2 - 1)
+        }
+    }
+
+    /// op(A)·op(B) in double, row-major, as the GEMM documents its operands.
+    static func reference(
+        m: Int, n: Int, k: Int, a: [Float], transA: Bool, b: [Float], transB: Bool, bias: [Float]?
+    ) -> [Double] {
+        var c = [Double](repeating: 0, count: m * n)
+        for i in 0..<m {
+            for j in 0..<n {
+                var s = Double(bias?[j] ?? 0)
+                for p in 0..<k {
+                    let av = transA ? a[p * m + i] : a[i * k + p]
+                    let bv = transB ? b[j * k + p] : b[p * n + j]
+                    s += Double(av) * Double(bv)
+                }
+                c[i * n + j] = s
+            }
+        }
+        return c
+    }
+
+    @Test("GEMM matches a double-precision reference for ragged shapes, transposes, bias and accumulation",
+          arguments: [(1, 1, 1), (5, 7, 3), (6, 16, 32), (13, 33, 300), (97, 50, 257), (128, 65, 128)])
+    func gemm(shape: (Int, Int, Int)) {
+        let (m, n, k) = shape
+        for (transA, transB) in [(false, false), (true, false), (false, true), (true, true)] {
+            let a = Self.values(m * k, seed: 1), b = Self.values(k * n, seed: 2), bias = Self.values(n, seed: 3)
+            var c = [Float](repeating: .nan, count: m * n)
+            a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in bias.withUnsafeBufferPointer { biasp in
+                c.withUnsafeMutableBufferPointer { cp in
+                    Gemm.multiply(
+                        m: m, n: n, k: k, a: ap.baseAddress!, lda: transA ? m : k, transA: transA,
+                        b: bp.baseAddress!, ldb: transB ? k : n, transB: transB, c: cp.baseAddress!, ldc: n,
+                        accumulate: false, bias: biasp.baseAddress!)
+                    // Accumulating the same product again doubles it (minus the bias once).
+                    Gemm.multiply(
+                        m: m, n: n, k: k, a: ap.baseAddress!, lda: transA ? m : k, transA: transA,
+                        b: bp.baseAddress!, ldb: transB ? k : n, transB: transB, c: cp.baseAddress!, ldc: n,
+                        accumulate: true)
+                }
+            } } }
+            let once = Self.reference(m: m, n: n, k: k, a: a, transA: transA, b: b, transB: transB, bias: nil)
+            var worst = 0.0
+            for i in 0..<(m * n) {
+                let expected = 2 * once[i] + Double(bias[i % n])
+                worst = max(worst, abs(Double(c[i]) - expected) / (1 + abs(expected)))
+            }
+            #expect(worst < 1e-5, "m \(m) n \(n) k \(k) transA \(transA) transB \(transB): relative error \(worst)")
+        }
+    }
+
+    @Test("the GELU epilogue gives the bits of a GEMM followed by Gelu.forward",
+          arguments: [(768, 512, 128), (13, 40, 21), (7, 24, 300)])
+    func geluEpilogue(shape: (Int, Int, Int)) {
+        let (m, n, k) = shape
+        let a = Self.values(m * k, seed: 4), b = Self.values(k * n, seed: 5), bias = Self.values(n, seed: 6)
+        var plain = [Float](repeating: 0, count: m * n), fused = plain
+        var geluPlain = plain, tanhPlain = plain, geluFused = plain, tanhFused = plain
+        a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in bias.withUnsafeBufferPointer { biasp in
+            plain.withUnsafeMutableBufferPointer { c in
+                Gemm.multiply(m: m, n: n, k: k, a: ap.baseAddress!, lda: k, b: bp.baseAddress!, ldb: n,
+                              c: c.baseAddress!, ldc: n, accumulate: false, bias: biasp.baseAddress!)
+                geluPlain.withUnsafeMutableBufferPointer { g in tanhPlain.withUnsafeMutableBufferPointer { t in
+                    Gelu.forward(out: g.baseAddress!, tanhOut: t.baseAddress!, x: c.baseAddress!, count: m * n)
+                } }
+            }
+            fused.withUnsafeMutableBufferPointer { c in
+                geluFused.withUnsafeMutableBufferPointer { g in tanhFused.withUnsafeMutableBufferPointer { t in
+                    Gemm.multiply(m: m, n: n, k: k, a: ap.baseAddress!, lda: k, b: bp.baseAddress!, ldb: n,
+                                  c: c.baseAddress!, ldc: n, accumulate: false, bias: biasp.baseAddress!,
+                                  epilogue: .gelu(out: g.baseAddress!, tanh: t.baseAddress!))
+                } }
+            }
+        } } }
+        #expect(fused == plain)
+        #expect(geluFused.map(\.bitPattern) == geluPlain.map(\.bitPattern))
+        #expect(tanhFused.map(\.bitPattern) == tanhPlain.map(\.bitPattern))
+
+    }
+
+    @Test("an A operand rebuilt through GELU as it is packed gives the bits of Gelu.recompute then the GEMM",
+          arguments: [(512, 128, 768, true), (13, 21, 7, true), (13, 21, 300, false)])
+    func geluOperand(shape: (Int, Int, Int, Bool)) {
+        let (m, n, k, transA) = shape
+        let x = Self.values(m * k, seed: 10).map { $0 * 3 }, b = Self.values(k * n, seed: 11)
+        var tanh = [Float](repeating: 0, count: m * k), act = tanh
+        var plain = [Float](repeating: 0, count: m * n), fused = plain
+        x.withUnsafeBufferPointer { xp in b.withUnsafeBufferPointer { bp in
+            tanh.withUnsafeMutableBufferPointer { t in act.withUnsafeMutableBufferPointer { g in
+                Gelu.forward(out: g.baseAddress!, tanhOut: t.baseAddress!, x: xp.baseAddress!, count: m * k)
+                Gelu.recompute(out: g.baseAddress!, x: xp.baseAddress!, tanh: t.baseAddress!, count: m * k)
+                plain.withUnsafeMutableBufferPointer { c in
+                    Gemm.multiply(m: m, n: n, k: k, a: g.baseAddress!, lda: transA ? m : k, transA: transA,
+                                  b: bp.baseAddress!, ldb: n, c: c.baseAddress!, ldc: n, accumulate: false)
+                }
+                fused.withUnsafeMutableBufferPointer { c in
+                    Gemm.multiply(m: m, n: n, k: k, a: xp.baseAddress!, lda: transA ? m : k, transA: transA,
+                                  b: bp.baseAddress!, ldb: n, c: c.baseAddress!, ldc: n, accumulate: false,
+                                  aGeluTanh: t.baseAddress!)
+                }
+            } }
+        } }
+        #expect(fused.map(\.bitPattern) == plain.map(\.bitPattern))
+    }
+
+    @Test("tanh8 is within 3e-7 of tanh, saturates to ±1 and propagates NaN")
+    func tanh() {
+        var worst = 0.0
+        var x: Float = -12
+        while x <= 12 {
+            let v = tanh8(Vec8(repeating: x))[0]
+            worst = max(worst, abs(Double(v) - Foundation.tanh(Double(x))))
+            x += 0.000_37
+        }
+        #expect(worst < 3e-7)
+        #expect(tanh8(Vec8(repeating: 1e30))[0] == 1)
+        #expect(tanh8(Vec8(repeating: -Float.infinity))[0] == -1)
+        #expect(tanh8(Vec8(repeating: .nan))[0].isNaN)
+        #expect(tanh8(Vec8(repeating: 0))[0] == 0)
+    }
+
+    /// Causal attention of one sequence in double: out and probabilities, and the gradient of Σ out ⊙ dOut.
+    static func attentionReference(
+        qkv: [Float], dout: [Float], T: Int, C: Int, H: Int
+    ) -> (out: [Double], probs: [Double], dqkv: [Double]) {
+        let hs = C / H, C3 = 3 * C
+        let scale = 1 / Double(hs).squareRoot()
+        var out = [Double](repeating: 0, count: T * C), probs = [Double](repeating: 0, count: H * T * T)
+        var dqkv = [Double](repeating: 0, count: T * C3)
+        for h in 0..<H {
+            func q(_ t: Int, _ d: Int) -> Double { Double(qkv[t * C3 + h * hs + d]) }
+            func k(_ t: Int, _ d: Int) -> Double { Double(qkv[t * C3 + C + h * hs + d]) }
+            func v(_ t: Int, _ d: Int) -> Double { Double(qkv[t * C3 + 2 * C + h * hs + d]) }
+            for t in 0..<T {
+                var s = (0...t).map { u in (0..<hs).reduce(0.0) { $0 + q(t, $1) * k(u, $1) } * scale }
+                let mx = s.max()!
+                s = s.map { Foundation.exp($0 - mx) }
+                let sum = s.reduce(0, +)
+                let p = s.map { $0 / sum }
+                for u in 0...t { probs[(h * T + t) * T + u] = p[u] }
+                for d in 0..<hs { out[t * C + h * hs + d] = (0...t).reduce(0.0) { $0 + p[$1] * v($1, d) } }
+                // Backward of row t.
+                let dO = (0..<hs).map { Double(dout[t * C + h * hs + $0]) }
+                let dP = (0...t).map { u in (0..<hs).reduce(0.0) { $0 + dO[$1] * v(u, $1) } }
+                let dot = (0...t).reduce(0.0) { $0 + p[$1] * dP[$1] }
+                for u in 0...t {
+                    let dS = p[u] * (dP[u] - dot) * scale
+                    for d in 0..<hs {
+                        dqkv[t * C3 + h * hs + d] += dS * k(u, d)
+                        dqkv[u * C3 + C + h * hs + d] += dS * q(t, d)
+                        dqkv[u * C3 + 2 * C + h * hs + d] += p[u] * dO[d]
+                    }
+                }
+            }
+        }
+        return (out, probs, dqkv)
+    }
+
+    @Test("attention forward and backward match a double-precision reference, ragged tiles included",
+          arguments: [(64, 128, 4), (13, 24, 2), (7, 40, 2), (33, 16, 1)])
+    func attention(shape: (Int, Int, Int)) {
+        let (T, C, H) = shape
+        let batch = 2
+        let qkv = Self.values(batch * T * 3 * C, seed: 8), dout = Self.values(batch * T * C, seed: 9)
+        var out = [Float](repeating: .nan, count: batch * T * C)
+        var probs = [Float](repeating: .nan, count: batch * H * T * T)
+        var dqkv = [Float](repeating: .nan, count: batch * T * 3 * C)
+        let s = Attention.Shape(batch: batch, time: T, channels: C, heads: H)
+        qkv.withUnsafeBufferPointer { q in dout.withUnsafeBufferPointer { d in
+            out.withUnsafeMutableBufferPointer { o in probs.withUnsafeMutableBufferPointer { p in
+                dqkv.withUnsafeMutableBufferPointer { dq in
+                    Attention.forward(out: o.baseAddress!, probs: p.baseAddress!, qkv: q.baseAddress!, shape: s)
+                    Attention.backward(dqkv: dq.baseAddress!, dout: d.baseAddress!, qkv: q.baseAddress!,
+                                       probs: UnsafePointer(p.baseAddress!), shape: s)
+                }
+            } }
+        } }
+        for b in 0..<batch {
+            let ref = Self.attentionReference(
+                qkv: Array(qkv[(b * T * 3 * C)..<((b + 1) * T * 3 * C)]), dout: Array(dout[(b * T * C)..<((b + 1) * T * C)]),
+                T: T, C: C, H: H)
+            func worst(_ got: ArraySlice<Float>, _ want: [Double]) -> Double {
+                zip(got, want).map { abs(Double($0) - $1) / (1 + abs($1)) }.max() ?? 0
+            }
+            #expect(worst(out[(b * T * C)..<((b + 1) * T * C)], ref.out) < 1e-5)
+            #expect(worst(probs[(b * H * T * T)..<((b + 1) * H * T * T)], ref.probs) < 1e-5)
+            #expect(worst(dqkv[(b * T * 3 * C)..<((b + 1) * T * 3 * C)], ref.dqkv) < 1e-5)
+            // Above the diagonal every probability is an exact zero.
+            for h in 0..<H {
+                for t in 0..<T {
+                    for u in (t + 1)..<max(t + 1, T) { #expect(probs[((b * H + h) * T + t) * T + u] == 0) }
+                }
+            }
+        }
+    }
+}
