@@ -48,19 +48,13 @@ public enum Attention {
                     let rows = min(mr, T - i0), seen = i0 + rows
                     // S = Q·Kᵀ for the key strips rows i0..<seen reach, then the causal softmax in place.
                     let (qa, qStride) = rowTile(q + i0 * C3, ld: C3, rows: rows, depth: hs, scratch: ragged)
-                    for s in 0..<((seen + nr - 1) / nr) {
-                        Gemm.kernel(hs, qa, rowStride: qStride, kStride: 1, UnsafePointer(kT + s * hs * nr),
-                                    p + i0 * T + s * nr, T, rows: rows, cols: min(nr, T - s * nr), load: false,
-                                    bias: nil, tile: tile, epilogue: .none, row: 0)
-                    }
+                    product(qa, rowStride: qStride, kStride: 1, depth: hs, rows: rows, strips: kT, stripStride: hs * nr,
+                            c: p + i0 * T, ldc: T, width: min(T, (seen + nr - 1) / nr * nr), tile: tile)
                     for t in i0..<seen { softmaxRow(p + t * T, n: t + 1, width: T, scale: scale) }
                     // O = P·V over keys 0..<seen.
                     let (pa, pStride) = rowTile(UnsafePointer(p + i0 * T), ld: T, rows: rows, depth: seen, scratch: ragged)
-                    for s in 0..<headStrips {
-                        Gemm.kernel(seen, pa, rowStride: pStride, kStride: 1, UnsafePointer(vP + s * T * nr),
-                                    out + (b * T + i0) * C + h * hs + s * nr, C, rows: rows, cols: min(nr, hs - s * nr),
-                                    load: false, bias: nil, tile: tile, epilogue: .none, row: 0)
-                    }
+                    product(pa, rowStride: pStride, kStride: 1, depth: seen, rows: rows, strips: vP, stripStride: T * nr,
+                            c: out + (b * T + i0) * C + h * hs, ldc: C, width: hs, tile: tile)
                     i0 += rows
                 }
             }
@@ -101,19 +95,13 @@ public enum Attention {
                     let rows = min(mr, T - i0), seen = i0 + rows
                     // dP = dO·Vᵀ; dS = P ⊙ (dP − rowsum(P ⊙ dP)) · scale (zero above the diagonal).
                     let (oa, oStride) = rowTile(dOh + i0 * C, ld: C, rows: rows, depth: hs, scratch: ragged)
-                    for s in 0..<((seen + nr - 1) / nr) {
-                        Gemm.kernel(hs, oa, rowStride: oStride, kStride: 1, UnsafePointer(vT + s * hs * nr),
-                                    dS + i0 * T + s * nr, T, rows: rows, cols: min(nr, T - s * nr), load: false,
-                                    bias: nil, tile: tile, epilogue: .none, row: 0)
-                    }
+                    product(oa, rowStride: oStride, kStride: 1, depth: hs, rows: rows, strips: vT, stripStride: hs * nr,
+                            c: dS + i0 * T, ldc: T, width: min(T, (seen + nr - 1) / nr * nr), tile: tile)
                     for t in i0..<seen { softmaxBackwardRow(dS + t * T, p: p + t * T, n: t + 1, width: T, scale: scale) }
                     // dQ = dS·K over keys 0..<seen.
                     let (sa, sStride) = rowTile(UnsafePointer(dS + i0 * T), ld: T, rows: rows, depth: seen, scratch: ragged)
-                    for s in 0..<headStrips {
-                        Gemm.kernel(seen, sa, rowStride: sStride, kStride: 1, UnsafePointer(kP + s * T * nr),
-                                    dq + i0 * C3 + s * nr, C3, rows: rows, cols: min(nr, hs - s * nr), load: false,
-                                    bias: nil, tile: tile, epilogue: .none, row: 0)
-                    }
+                    product(sa, rowStride: sStride, kStride: 1, depth: seen, rows: rows, strips: kP, stripStride: T * nr,
+                            c: dq + i0 * C3, ldc: C3, width: hs, tile: tile)
                     i0 += rows
                 }
                 // Keys j0..<j0+6 are seen by queries j0..<T only: dK = dSᵀ·Q and dV = Pᵀ·dO over those queries.
@@ -121,22 +109,31 @@ public enum Attention {
                 while j0 < T {
                     let rows = min(mr, T - j0), depth = T - j0
                     packColumns(UnsafePointer(dS) + j0 * T + j0, ld: T, cols: rows, depth: depth, into: aT)
-                    for s in 0..<headStrips {
-                        Gemm.kernel(depth, UnsafePointer(aT), rowStride: 1, kStride: mr,
-                                    UnsafePointer(qP + s * T * nr + j0 * nr), dk + j0 * C3 + s * nr, C3, rows: rows,
-                                    cols: min(nr, hs - s * nr), load: false, bias: nil, tile: tile, epilogue: .none,
-                                    row: 0)
-                    }
+                    product(aT, rowStride: 1, kStride: mr, depth: depth, rows: rows, strips: qP + j0 * nr,
+                            stripStride: T * nr, c: dk + j0 * C3, ldc: C3, width: hs, tile: tile)
                     packColumns(p + j0 * T + j0, ld: T, cols: rows, depth: depth, into: aT)
-                    for s in 0..<headStrips {
-                        Gemm.kernel(depth, UnsafePointer(aT), rowStride: 1, kStride: mr,
-                                    UnsafePointer(dOP + s * T * nr + j0 * nr), dv + j0 * C3 + s * nr, C3, rows: rows,
-                                    cols: min(nr, hs - s * nr), load: false, bias: nil, tile: tile, epilogue: .none,
-                                    row: 0)
-                    }
+                    product(aT, rowStride: 1, kStride: mr, depth: depth, rows: rows, strips: dOP + j0 * nr,
+                            stripStride: T * nr, c: dv + j0 * C3, ldc: C3, width: hs, tile: tile)
                     j0 += rows
                 }
             }
+        }
+    }
+
+    /// C's `rows` rows (≤ 6), `width` columns = A's rows (row i at step p: `a[i·rowStride + p·kStride]`) times
+    /// consecutive packed strips of B, each `depth` deep and `stripStride` floats after the previous one.
+    @inline(__always)
+    static func product(
+        _ a: UnsafePointer<Float>, rowStride: Int, kStride: Int, depth: Int, rows: Int,
+        strips b: UnsafeMutablePointer<Float>, stripStride: Int, c: UnsafeMutablePointer<Float>, ldc: Int, width: Int,
+        tile: UnsafeMutablePointer<Float>
+    ) {
+        var s = 0
+        while s * nr < width {
+            Gemm.kernel(depth, a, rowStride: rowStride, kStride: kStride, UnsafePointer(b + s * stripStride), c + s * nr,
+                        ldc, rows: rows, cols: min(nr, width - s * nr), load: false, bias: nil, tile: tile,
+                        epilogue: .none, row: 0)
+            s += 1
         }
     }
 
