@@ -41,7 +41,7 @@ public enum Gelu {
     }
 
     /// GELU′(x) from x and the forward's tanh(u): 0.5·(1 + t) + 0.5·x·(1 − t²)·du/dx. The one place this is
-    /// evaluated for whole vectors (the GEMM's backward epilogue uses it too).
+    /// evaluated for whole vectors.
     @inline(__always)
     public static func derivative(_ v: Vec8, _ t: Vec8) -> Vec8 {
         let du = Vec8(repeating: k0) * (1 + Vec8(repeating: 3 * k1) * (v * v))

@@ -1,10 +1,11 @@
 /// Single-precision matrix multiply, C (+)= op(A) · op(B), row-major, written in Swift on `SIMD8<Float>`.
 ///
-/// A 6×16 register tile (twelve 8-wide accumulators) runs over the whole k range with fused
-/// multiply-adds. A is read in place, trans or not (its six values per k are broadcast from wherever
-/// they lie); B is read in place when its rows are contiguous, and packed into 16-wide strips only when
-/// it is transposed or for a ragged last strip. Each element of C is therefore one FMA chain over k in
-/// ascending order, whatever the shape, the tile it falls in or the vector width: reproducible to the bit.
+/// A 6×16 register tile (twelve 8-wide accumulators) runs over k with fused multiply-adds, in Goto's loop
+/// order: each 256-deep slice of B is packed into 16-wide strips, and the strips pass over 96-row blocks
+/// of A. A is read in place along its rows (its six values per k broadcast from where they lie); a
+/// transposed A, a ragged last row tile and a GELU-rebuilt A are packed. Each element of C is one FMA
+/// chain over k in ascending order, whatever the shape, the tile it falls in or the blocking:
+/// reproducible to the bit.
 public enum Gemm {
     /// Rows of the register tile.
     public static let mr = 6
