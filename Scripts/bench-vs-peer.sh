@@ -128,5 +128,9 @@ report() {
   echo
   echo "cllm/peer: tokens/s $(ratio "$mc_tps" "$mp_tps"), peak RSS $(ratio "$mc_rss" "$mp_rss");" \
     "val_loss $mc_loss vs $mp_loss"
+  # Each pair ran back to back, so its own ratio shows how much of the spread is the machine's drift.
+  local per=()
+  for ((i = 1; i <= pairs; i++)); do per+=("$(ratio "${cllm_tps[i]}" "${peer_tps[i]}")"); done
+  echo "per-pair tokens/s ratios: ${per[*]} (median $(median "${per[@]}"))"
 }
 if [[ -n $report_file ]]; then report | tee "$report_file"; else report; fi
