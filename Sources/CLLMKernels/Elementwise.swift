@@ -1,23 +1,5 @@
-/// Row-wise fills, sums and adds around the GEMMs: bias broadcast, residual adds, bias gradients.
+/// Row-wise sums and adds around the GEMMs: bias gradients, embedding gradients, squared norms.
 public enum Elementwise {
-    /// out[r, :] = bias (+ residual[r, :] when given), preparing an accumulating GEMM to add x·W on top.
-    public static func fillRows(
-        _ out: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, residual: UnsafePointer<Float>?,
-        rows: Int, cols: Int
-    ) {
-        for r in 0..<rows {
-            let o = out + r * cols
-            if let residual {
-                let x = residual + r * cols
-                var i = 0
-                while i + 8 <= cols { store8(load8(x + i) + load8(bias + i), o + i); i += 8 }
-                while i < cols { o[i] = x[i] + bias[i]; i += 1 }
-            } else {
-                o.update(from: bias, count: cols)
-            }
-        }
-    }
-
     /// dbias[c] += Σ_r dy[r, c], rows in ascending order, read row after row (in storage order).
     public static func addColumnSums(_ dbias: UnsafeMutablePointer<Float>, _ dy: UnsafePointer<Float>, rows: Int, cols: Int) {
         let c8 = cols & ~7

@@ -33,6 +33,8 @@ public enum Gemm {
     /// - `transA`: A is stored as k×m (so op(A) = Aᵀ); otherwise m×k. `lda` is its row stride.
     /// - `transB`: B is stored as n×k; otherwise k×n. `ldb` is its row stride.
     /// - `ldc`: row stride of C (m×n).
+    /// - `residual`: when given and not accumulating, C starts as residual + bias (residual laid out as C):
+    ///   bit-identical to filling C with residual + bias and accumulating, without that pass over memory.
     /// - `aGeluTanh`: when given, op(A) is GELU of A's values rebuilt with these tanh values (same layout
     ///   as A), as they are packed: bit-identical to `Gelu.recompute` into a buffer and multiplying that.
     public static func multiply(
@@ -40,14 +42,21 @@ public enum Gemm {
         a: UnsafePointer<Float>, lda: Int, transA: Bool = false,
         b: UnsafePointer<Float>, ldb: Int, transB: Bool = false,
         c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool,
-        bias: UnsafePointer<Float>? = nil, epilogue: Epilogue = .none, aGeluTanh: UnsafePointer<Float>? = nil
+        bias: UnsafePointer<Float>? = nil, residual: UnsafePointer<Float>? = nil, epilogue: Epilogue = .none,
+        aGeluTanh: UnsafePointer<Float>? = nil
     ) {
         precondition(m >= 0 && n >= 0 && k >= 0, "negative GEMM size")
         if m == 0 || n == 0 { return }
         if k == 0 {
             if !accumulate {
                 for i in 0..<m {
-                    if let bias { (c + i * ldc).update(from: bias, count: n) } else { (c + i * ldc).update(repeating: 0, count: n) }
+                    if let residual {
+                        if let bias {
+                            for j in 0..<n { c[i * ldc + j] = residual[i * ldc + j] + bias[j] }
+                        } else {
+                            (c + i * ldc).update(from: residual + i * ldc, count: n)
+                        }
+                    } else if let bias { (c + i * ldc).update(from: bias, count: n) } else { (c + i * ldc).update(repeating: 0, count: n) }
                 }
             }
             if case .gelu(let out, let tanh) = epilogue {
@@ -110,14 +119,15 @@ public enum Gemm {
                     let bp = UnsafePointer(panel + s * kb * nr)
                     for t in 0..<tiles {
                         let ir = ic + t * mr, rows = min(mr, m - ir)
+                        let start = load ? nil : residual.map { $0 + ir * ldc + j }
                         if packedA || rows < mr {
                             kernel(kb, UnsafePointer(blockA + t * kb * mr), rowStride: 1, kStride: mr, bp,
                                    c + ir * ldc + j, ldc, rows: rows, cols: cols, load: load, bias: stripBias,
-                                   tile: tile, epilogue: tileEpilogue, row: ir)
+                                   residual: start, tile: tile, epilogue: tileEpilogue, row: ir)
                         } else {
                             kernel(kb, a + ir * lda + pc, rowStride: lda, kStride: 1, bp,
                                    c + ir * ldc + j, ldc, rows: rows, cols: cols, load: load, bias: stripBias,
-                                   tile: tile, epilogue: tileEpilogue, row: ir)
+                                   residual: start, tile: tile, epilogue: tileEpilogue, row: ir)
                         }
                     }
                 }
@@ -205,7 +215,8 @@ public enum Gemm {
     static func kernel(
         _ k: Int, _ a: UnsafePointer<Float>, rowStride rs: Int, kStride ks: Int, _ b: UnsafePointer<Float>,
         _ c: UnsafeMutablePointer<Float>, _ ldc: Int, rows: Int, cols: Int, load: Bool,
-        bias: UnsafePointer<Float>?, tile: UnsafeMutablePointer<Float>, epilogue: Epilogue, row: Int
+        bias: UnsafePointer<Float>?, residual: UnsafePointer<Float>? = nil, tile: UnsafeMutablePointer<Float>,
+        epilogue: Epilogue, row: Int
     ) {
         typealias V = SIMD8<Float>
         var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V()
@@ -215,6 +226,22 @@ public enum Gemm {
             let b0 = loadV(bias), b1 = loadV(bias + 8)
             c00 = b0; c10 = b0; c20 = b0; c30 = b0; c40 = b0; c50 = b0
             c01 = b1; c11 = b1; c21 = b1; c31 = b1; c41 = b1; c51 = b1
+        }
+        if let residual {
+            // residual + bias, in that order; a ragged tile reads the residual through a padded copy.
+            var r = residual, ld = ldc
+            if !full { padTile(residual, ldc, rows: rows, cols: cols, into: tile); r = UnsafePointer(tile); ld = nr }
+            if bias == nil {
+                c00 = loadV(r); c01 = loadV(r + 8); c10 = loadV(r + ld); c11 = loadV(r + ld + 8)
+                c20 = loadV(r + 2 * ld); c21 = loadV(r + 2 * ld + 8); c30 = loadV(r + 3 * ld); c31 = loadV(r + 3 * ld + 8)
+                c40 = loadV(r + 4 * ld); c41 = loadV(r + 4 * ld + 8); c50 = loadV(r + 5 * ld); c51 = loadV(r + 5 * ld + 8)
+            } else {
+                c00 = loadV(r) + c00; c01 = loadV(r + 8) + c01; c10 = loadV(r + ld) + c10; c11 = loadV(r + ld + 8) + c11
+                c20 = loadV(r + 2 * ld) + c20; c21 = loadV(r + 2 * ld + 8) + c21
+                c30 = loadV(r + 3 * ld) + c30; c31 = loadV(r + 3 * ld + 8) + c31
+                c40 = loadV(r + 4 * ld) + c40; c41 = loadV(r + 4 * ld + 8) + c41
+                c50 = loadV(r + 5 * ld) + c50; c51 = loadV(r + 5 * ld + 8) + c51
+            }
         }
         if load {
             if full {
@@ -226,8 +253,7 @@ public enum Gemm {
                 c50 = loadV(c + 5 * ldc); c51 = loadV(c + 5 * ldc + 8)
             } else {
                 let p = tile
-                p.update(repeating: 0, count: mr * nr)
-                for r in 0..<rows { for j in 0..<cols { p[r * nr + j] = c[r * ldc + j] } }
+                padTile(UnsafePointer(c), ldc, rows: rows, cols: cols, into: p)
                 c00 = loadV(p); c01 = loadV(p + 8); c10 = loadV(p + 16); c11 = loadV(p + 24)
                 c20 = loadV(p + 32); c21 = loadV(p + 40); c30 = loadV(p + 48); c31 = loadV(p + 56)
                 c40 = loadV(p + 64); c41 = loadV(p + 72); c50 = loadV(p + 80); c51 = loadV(p + 88)
@@ -262,6 +288,15 @@ public enum Gemm {
             storeV(c40, p + 64); storeV(c41, p + 72); storeV(c50, p + 80); storeV(c51, p + 88)
             finish(tile: tile, c, ldc, rows: rows, cols: cols, epilogue: epilogue, row: row)
         }
+    }
+
+    /// Copies a ragged rows × cols corner of a C-shaped matrix into `tile` (6 rows of 16), zero elsewhere.
+    @inline(never)
+    static func padTile(
+        _ src: UnsafePointer<Float>, _ ld: Int, rows: Int, cols: Int, into tile: UnsafeMutablePointer<Float>
+    ) {
+        tile.update(repeating: 0, count: mr * nr)
+        for r in 0..<rows { for j in 0..<cols { tile[r * nr + j] = src[r * ld + j] } }
     }
 
     /// Writes a finished tile held in `tile` (6 rows of 16) to C's rows × cols, through the epilogue.

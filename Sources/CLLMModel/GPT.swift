@@ -169,8 +169,9 @@ public enum GPT {
         out: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
         bias: UnsafePointer<Float>, residual: UnsafePointer<Float>?, rows: Int, inC: Int, outC: Int
     ) {
-        Elementwise.fillRows(out, bias: bias, residual: residual, rows: rows, cols: outC)
-        Gemm.multiply(m: rows, n: outC, k: inC, a: x, lda: inC, b: weight, ldb: outC, c: out, ldc: outC, accumulate: true)
+        Gemm.multiply(
+            m: rows, n: outC, k: inC, a: x, lda: inC, b: weight, ldb: outC, c: out, ldc: outC, accumulate: false,
+            bias: bias, residual: residual)
     }
 
     /// dx = dout·Wᵀ (overwritten); dW += xᵀ·dout; dBias += column sums of dout. With `xGeluTanh`, the layer's

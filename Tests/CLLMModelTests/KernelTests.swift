@@ -92,6 +92,35 @@ struct KernelTests {
 
     }
 
+    @Test("a residual start gives the bits of C filled with residual + bias, then accumulated",
+          arguments: [(768, 128, 512), (13, 21, 7), (6, 16, 300)])
+    func residualStart(shape: (Int, Int, Int)) {
+        let (m, n, k) = shape
+        let a = Self.values(m * k, seed: 12), b = Self.values(k * n, seed: 13)
+        let bias = Self.values(n, seed: 14), residual = Self.values(m * n, seed: 15)
+        var plain = (0..<(m * n)).map { residual[$0] + bias[$0 % n] }
+        var fused = [Float](repeating: .nan, count: m * n), noBias = fused
+        a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in
+            bias.withUnsafeBufferPointer { biasp in residual.withUnsafeBufferPointer { rp in
+                plain.withUnsafeMutableBufferPointer { c in
+                    Gemm.multiply(m: m, n: n, k: k, a: ap.baseAddress!, lda: k, b: bp.baseAddress!, ldb: n,
+                                  c: c.baseAddress!, ldc: n, accumulate: true)
+                }
+                fused.withUnsafeMutableBufferPointer { c in
+                    Gemm.multiply(m: m, n: n, k: k, a: ap.baseAddress!, lda: k, b: bp.baseAddress!, ldb: n,
+                                  c: c.baseAddress!, ldc: n, accumulate: false, bias: biasp.baseAddress!,
+                                  residual: rp.baseAddress!)
+                }
+                noBias.withUnsafeMutableBufferPointer { c in
+                    Gemm.multiply(m: m, n: n, k: 0, a: ap.baseAddress!, lda: k, b: bp.baseAddress!, ldb: n,
+                                  c: c.baseAddress!, ldc: n, accumulate: false, residual: rp.baseAddress!)
+                }
+            } }
+        } }
+        #expect(fused.map(\.bitPattern) == plain.map(\.bitPattern))
+        #expect(noBias == residual)
+    }
+
     @Test("an A operand rebuilt through GELU as it is packed gives the bits of Gelu.recompute then the GEMM",
           arguments: [(512, 128, 768, true), (13, 21, 7, true), (13, 21, 300, false)])
     func geluOperand(shape: (Int, Int, Int, Bool)) {
