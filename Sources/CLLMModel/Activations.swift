@@ -79,6 +79,23 @@ public final class Activations {
     /// Slot of the residual stream entering layer `l` (two alternating slots without a backward pass).
     @inline(__always) func residualSlot(_ l: Int) -> Int { forBackward ? l : l & 1 }
 
+    /// Layer `l`'s slices of the per-layer buffers, and the residual streams entering and leaving it.
+    struct Layer {
+        let x, ln1, ln1Mean, ln1Rstd, qkv, att, probs, r2, ln2, ln2Mean, ln2Rstd, fcPre, fcTanh, xNext:
+            UnsafeMutablePointer<Float>
+    }
+
+    func layer(_ l: Int) -> Layer {
+        let k = slot(l), n = batch * time, c = config.width, h = config.hiddenWidth
+        return Layer(
+            x: residual.pointer + residualSlot(l) * n * c, ln1: ln1Out.pointer + k * n * c,
+            ln1Mean: ln1Mean.pointer + k * n, ln1Rstd: ln1Rstd.pointer + k * n, qkv: qkv.pointer + k * n * 3 * c,
+            att: attOut.pointer + k * n * c, probs: probs.pointer + k * batch * config.heads * time * time,
+            r2: residual2.pointer + k * n * c, ln2: ln2Out.pointer + k * n * c, ln2Mean: ln2Mean.pointer + k * n,
+            ln2Rstd: ln2Rstd.pointer + k * n, fcPre: fcPre.pointer + k * n * h, fcTanh: fcTanh.pointer + k * n * h,
+            xNext: residual.pointer + residualSlot(l + 1) * n * c)
+    }
+
     /// Floats actually allocated (checks `bytes(…)` in tests).
     var allocatedFloats: Int {
         [residual, ln1Out, ln1Mean, ln1Rstd, qkv, probs, attOut, residual2, ln2Out, ln2Mean, ln2Rstd, fcPre, fcTanh, fcAct,

@@ -28,34 +28,24 @@ public enum GPT {
         let shape = Attention.Shape(batch: B, time: T, channels: C, heads: cfg.heads)
         for l in 0..<cfg.layers {
             let w = layout.blocks[l]
-            let k = act.slot(l)
-            let x = act.residual.pointer + act.residualSlot(l) * N * C
-            let ln1 = act.ln1Out.pointer + k * N * C
-            let qkv = act.qkv.pointer + k * N * 3 * C
-            let att = act.attOut.pointer + k * N * C
-            let probs = act.probs.pointer + k * B * cfg.heads * T * T
-            let r2 = act.residual2.pointer + k * N * C
-            let ln2 = act.ln2Out.pointer + k * N * C
-            let fcPre = act.fcPre.pointer + k * N * H4
-            let fcTanh = act.fcTanh.pointer + k * N * H4
+            let la = act.layer(l)
             let fcAct = act.fcAct.pointer
-            let xNext = act.residual.pointer + act.residualSlot(l + 1) * N * C
 
             LayerNorm.forward(
-                out: ln1, mean: act.ln1Mean.pointer + k * N, rstd: act.ln1Rstd.pointer + k * N,
-                x: x, weight: P + w.ln1Weight, bias: P + w.ln1Bias, rows: N, c: C)
-            Gemm.multiply(m: N, n: 3 * C, k: C, a: ln1, lda: C, b: P + w.attnWeight, ldb: 3 * C, c: qkv, ldc: 3 * C,
+                out: la.ln1, mean: la.ln1Mean, rstd: la.ln1Rstd, x: la.x, weight: P + w.ln1Weight, bias: P + w.ln1Bias,
+                rows: N, c: C)
+            Gemm.multiply(m: N, n: 3 * C, k: C, a: la.ln1, lda: C, b: P + w.attnWeight, ldb: 3 * C, c: la.qkv, ldc: 3 * C,
                           accumulate: false, bias: P + w.attnBias)
-            Attention.forward(out: att, probs: probs, qkv: qkv, shape: shape)
-            linear(out: r2, x: att, weight: P + w.attnProjWeight, bias: P + w.attnProjBias, residual: x, rows: N, inC: C, outC: C)
+            Attention.forward(out: la.att, probs: la.probs, qkv: la.qkv, shape: shape)
+            linear(out: la.r2, x: la.att, weight: P + w.attnProjWeight, bias: P + w.attnProjBias, residual: la.x, rows: N, inC: C, outC: C)
             LayerNorm.forward(
-                out: ln2, mean: act.ln2Mean.pointer + k * N, rstd: act.ln2Rstd.pointer + k * N,
-                x: r2, weight: P + w.ln2Weight, bias: P + w.ln2Bias, rows: N, c: C)
+                out: la.ln2, mean: la.ln2Mean, rstd: la.ln2Rstd, x: la.r2, weight: P + w.ln2Weight, bias: P + w.ln2Bias,
+                rows: N, c: C)
             // fc, with GELU applied to each tile as it leaves the registers.
-            Gemm.multiply(m: N, n: H4, k: C, a: ln2, lda: C, b: P + w.fcWeight, ldb: H4, c: fcPre, ldc: H4,
+            Gemm.multiply(m: N, n: H4, k: C, a: la.ln2, lda: C, b: P + w.fcWeight, ldb: H4, c: la.fcPre, ldc: H4,
                           accumulate: false, bias: P + w.fcBias,
-                          epilogue: .gelu(out: fcAct, tanh: act.forBackward ? fcTanh : nil))
-            linear(out: xNext, x: fcAct, weight: P + w.fcProjWeight, bias: P + w.fcProjBias, residual: r2, rows: N, inC: H4, outC: C)
+                          epilogue: .gelu(out: fcAct, tanh: act.forBackward ? la.fcTanh : nil))
+            linear(out: la.xNext, x: fcAct, weight: P + w.fcProjWeight, bias: P + w.fcProjBias, residual: la.r2, rows: N, inC: H4, outC: C)
         }
 
         let xL = act.residual.pointer + act.residualSlot(cfg.layers) * N * C
@@ -119,40 +109,32 @@ public enum GPT {
         let shape = Attention.Shape(batch: B, time: T, channels: C, heads: cfg.heads)
         for l in stride(from: cfg.layers - 1, through: 0, by: -1) {
             let w = layout.blocks[l]
-            let x = act.residual.pointer + l * N * C
-            let ln1 = act.ln1Out.pointer + l * N * C
-            let qkv = act.qkv.pointer + l * N * 3 * C
-            let att = act.attOut.pointer + l * N * C
-            let probs = act.probs.pointer + l * B * cfg.heads * T * T
-            let r2 = act.residual2.pointer + l * N * C
-            let ln2 = act.ln2Out.pointer + l * N * C
-            let fcPre = act.fcPre.pointer + l * N * H4
-            let fcTanh = act.fcTanh.pointer + l * N * H4
+            let la = act.layer(l)
             let dFc = act.dFc.pointer, dLn = act.dLn.pointer, dQkv = act.dQkv.pointer, dAtt = act.dAttOut.pointer
 
             // MLP output projection; dx currently holds d(x_{l+1}), which is also d(r2) through the skip.
             // GELU's output is rebuilt from fcPre and fcTanh as the weight-gradient GEMM packs it.
             linearBackward(
-                dx: dFc, dWeight: G + w.fcProjWeight, dBias: G + w.fcProjBias, dout: dx, x: fcPre, xGeluTanh: fcTanh,
+                dx: dFc, dWeight: G + w.fcProjWeight, dBias: G + w.fcProjBias, dout: dx, x: la.fcPre, xGeluTanh: la.fcTanh,
                 weight: P + w.fcProjWeight, rows: N, inC: H4, outC: C)
-            Gelu.backward(dx: dFc, dout: dFc, x: fcPre, tanh: fcTanh, count: N * H4)
+            Gelu.backward(dx: dFc, dout: dFc, x: la.fcPre, tanh: la.fcTanh, count: N * H4)
             linearBackward(
-                dx: dLn, dWeight: G + w.fcWeight, dBias: G + w.fcBias, dout: dFc, x: ln2,
+                dx: dLn, dWeight: G + w.fcWeight, dBias: G + w.fcBias, dout: dFc, x: la.ln2,
                 weight: P + w.fcWeight, rows: N, inC: C, outC: H4)
             LayerNorm.backward(
-                dx: dx, dweight: G + w.ln2Weight, dbias: G + w.ln2Bias, dout: dLn, x: r2, weight: P + w.ln2Weight,
-                mean: act.ln2Mean.pointer + l * N, rstd: act.ln2Rstd.pointer + l * N, rows: N, c: C)
+                dx: dx, dweight: G + w.ln2Weight, dbias: G + w.ln2Bias, dout: dLn, x: la.r2, weight: P + w.ln2Weight,
+                mean: la.ln2Mean, rstd: la.ln2Rstd, rows: N, c: C)
             // Attention output projection; dx now holds d(r2), which is also d(x_l) through the skip.
             linearBackward(
-                dx: dAtt, dWeight: G + w.attnProjWeight, dBias: G + w.attnProjBias, dout: dx, x: att,
+                dx: dAtt, dWeight: G + w.attnProjWeight, dBias: G + w.attnProjBias, dout: dx, x: la.att,
                 weight: P + w.attnProjWeight, rows: N, inC: C, outC: C)
-            Attention.backward(dqkv: dQkv, dout: dAtt, qkv: qkv, probs: probs, shape: shape)
+            Attention.backward(dqkv: dQkv, dout: dAtt, qkv: la.qkv, probs: la.probs, shape: shape)
             linearBackward(
-                dx: dLn, dWeight: G + w.attnWeight, dBias: G + w.attnBias, dout: dQkv, x: ln1,
+                dx: dLn, dWeight: G + w.attnWeight, dBias: G + w.attnBias, dout: dQkv, x: la.ln1,
                 weight: P + w.attnWeight, rows: N, inC: C, outC: 3 * C)
             LayerNorm.backward(
-                dx: dx, dweight: G + w.ln1Weight, dbias: G + w.ln1Bias, dout: dLn, x: x, weight: P + w.ln1Weight,
-                mean: act.ln1Mean.pointer + l * N, rstd: act.ln1Rstd.pointer + l * N, rows: N, c: C)
+                dx: dx, dweight: G + w.ln1Weight, dbias: G + w.ln1Bias, dout: dLn, x: la.x, weight: P + w.ln1Weight,
+                mean: la.ln1Mean, rstd: la.ln1Rstd, rows: N, c: C)
         }
 
         // Embeddings, rows in order.
