@@ -227,37 +227,18 @@ public enum Gemm {
             c00 = b0; c10 = b0; c20 = b0; c30 = b0; c40 = b0; c50 = b0
             c01 = b1; c11 = b1; c21 = b1; c31 = b1; c41 = b1; c51 = b1
         }
-        if let residual {
-            // residual + bias, in that order; a ragged tile reads the residual through a padded copy.
-            var r = residual, ld = ldc
-            if !full { padTile(residual, ldc, rows: rows, cols: cols, into: tile); r = UnsafePointer(tile); ld = nr }
-            if bias == nil {
-                c00 = loadV(r); c01 = loadV(r + 8); c10 = loadV(r + ld); c11 = loadV(r + ld + 8)
-                c20 = loadV(r + 2 * ld); c21 = loadV(r + 2 * ld + 8); c30 = loadV(r + 3 * ld); c31 = loadV(r + 3 * ld + 8)
-                c40 = loadV(r + 4 * ld); c41 = loadV(r + 4 * ld + 8); c50 = loadV(r + 5 * ld); c51 = loadV(r + 5 * ld + 8)
-            } else {
-                c00 = loadV(r) + c00; c01 = loadV(r + 8) + c01; c10 = loadV(r + ld) + c10; c11 = loadV(r + ld + 8) + c11
-                c20 = loadV(r + 2 * ld) + c20; c21 = loadV(r + 2 * ld + 8) + c21
-                c30 = loadV(r + 3 * ld) + c30; c31 = loadV(r + 3 * ld + 8) + c31
-                c40 = loadV(r + 4 * ld) + c40; c41 = loadV(r + 4 * ld + 8) + c41
-                c50 = loadV(r + 5 * ld) + c50; c51 = loadV(r + 5 * ld + 8) + c51
+        // Starting values read from memory: C itself when accumulating, else the residual (plus the bias
+        // already in the accumulators, added in that order). A ragged tile reads through a padded copy.
+        if let source = load ? UnsafePointer(c) : residual {
+            var p = source, ld = ldc
+            if !full { padTile(source, ldc, rows: rows, cols: cols, into: tile); p = UnsafePointer(tile); ld = nr }
+            let addBias = !load && bias != nil
+            @inline(__always) func start(_ acc: inout V, _ offset: Int) {
+                acc = addBias ? loadV(p + offset) + acc : loadV(p + offset)
             }
-        }
-        if load {
-            if full {
-                c00 = loadV(c); c01 = loadV(c + 8)
-                c10 = loadV(c + ldc); c11 = loadV(c + ldc + 8)
-                c20 = loadV(c + 2 * ldc); c21 = loadV(c + 2 * ldc + 8)
-                c30 = loadV(c + 3 * ldc); c31 = loadV(c + 3 * ldc + 8)
-                c40 = loadV(c + 4 * ldc); c41 = loadV(c + 4 * ldc + 8)
-                c50 = loadV(c + 5 * ldc); c51 = loadV(c + 5 * ldc + 8)
-            } else {
-                let p = tile
-                padTile(UnsafePointer(c), ldc, rows: rows, cols: cols, into: p)
-                c00 = loadV(p); c01 = loadV(p + 8); c10 = loadV(p + 16); c11 = loadV(p + 24)
-                c20 = loadV(p + 32); c21 = loadV(p + 40); c30 = loadV(p + 48); c31 = loadV(p + 56)
-                c40 = loadV(p + 64); c41 = loadV(p + 72); c50 = loadV(p + 80); c51 = loadV(p + 88)
-            }
+            start(&c00, 0); start(&c01, 8); start(&c10, ld); start(&c11, ld + 8)
+            start(&c20, 2 * ld); start(&c21, 2 * ld + 8); start(&c30, 3 * ld); start(&c31, 3 * ld + 8)
+            start(&c40, 4 * ld); start(&c41, 4 * ld + 8); start(&c50, 5 * ld); start(&c51, 5 * ld + 8)
         }
         var ap = a, bp = b
         let r2 = 2 * rs, r3 = 3 * rs, r4 = 4 * rs, r5 = 5 * rs
