@@ -3,10 +3,15 @@ import PackageDescription
 
 /// Kernels are compiled for AVX2+FMA on x86_64 (Haswell and later, AMD Zen); the tool checks the CPU at
 /// start-up and refuses with a clear message where these instructions are missing (Docs/performance.md).
+/// CLLMKernelsAVX512 holds the same GEMM specialized for AVX-512; it runs only where the CPU has it. Its CPU is
+/// skylake-avx512 (the x86-64-v4 set: F, CD, BW, DQ, VL, which every AVX-512 Intel and AMD Zen 4/5 has), named so
+/// because Swift 6.3.1's clang importer does not accept "x86-64-v4".
 #if arch(x86_64)
 let kernelFlags: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "haswell", "-enforce-exclusivity=unchecked"])]
+let avx512Flags: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "skylake-avx512", "-enforce-exclusivity=unchecked"])]
 #else
 let kernelFlags: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"])]
+let avx512Flags = kernelFlags
 #endif
 
 /// `CLLM_SANITIZE=1 swift test --sanitize=thread …` builds without jemalloc: a sanitizer must own malloc,
@@ -34,7 +39,8 @@ let package = Package(
             providers: [.apt(["libjemalloc-dev"])]),
         .target(name: "CLLMSystem"),
         .target(name: "CLLMKernels", swiftSettings: kernelFlags),
-        .target(name: "CLLMModel", dependencies: ["CLLMKernels"]),
+        .target(name: "CLLMKernelsAVX512", dependencies: ["CLLMKernels"], swiftSettings: avx512Flags),
+        .target(name: "CLLMModel", dependencies: ["CLLMKernels", "CLLMKernelsAVX512"]),
         .target(name: "CLLMRuntime", dependencies: runtimeDependencies, swiftSettings: runtimeSettings),
         .target(name: "CLLMSimulation", dependencies: ["CLLMRuntime", "CLLMModel", "CLLMKernels"]),
         .executableTarget(
@@ -43,7 +49,7 @@ let package = Package(
                 "CLLMModel", "CLLMRuntime", "CLLMSimulation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
-        .testTarget(name: "CLLMModelTests", dependencies: ["CLLMModel", "CLLMKernels"]),
+        .testTarget(name: "CLLMModelTests", dependencies: ["CLLMModel", "CLLMKernels", "CLLMKernelsAVX512"]),
         .testTarget(name: "CLLMRuntimeTests", dependencies: ["CLLMRuntime", "CLLMModel", "CLLMKernels", "CLLMSystem"]),
         // "cllm" makes `swift test` build the binary these tests run.
         .testTarget(name: "CLLMSimulationTests", dependencies: ["CLLMSimulation", "CLLMRuntime", "CLLMModel"]),

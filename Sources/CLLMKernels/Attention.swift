@@ -130,7 +130,7 @@ public enum Attention {
     ) {
         var s = 0
         while s * nr < width {
-            Gemm.kernel(depth, a, rowStride: rowStride, kStride: kStride, UnsafePointer(b + s * stripStride), c + s * nr,
+            Gemm.kernel(SIMD8<Float>.self, depth, a, rowStride: rowStride, kStride: kStride, UnsafePointer(b + s * stripStride), c + s * nr,
                         ldc, rows: rows, cols: min(nr, width - s * nr), load: false, bias: nil, tile: tile,
                         epilogue: .none, row: 0)
             s += 1

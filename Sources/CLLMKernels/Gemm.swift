@@ -1,22 +1,28 @@
-/// Single-precision matrix multiply, C (+)= op(A) · op(B), row-major, written in Swift on `SIMD8<Float>`.
+/// Single-precision matrix multiply, C (+)= op(A) · op(B), row-major, written in Swift on SIMD vectors.
 ///
-/// A 6×16 register tile (twelve 8-wide accumulators) runs over k with fused multiply-adds, in Goto's loop
-/// order: each 256-deep slice of B is packed into 16-wide strips, and the strips pass over 96-row blocks
-/// of A. A is read in place along its rows (its six values per k broadcast from where they lie); a
+/// A register tile of 6 rows × two vectors (twelve accumulators: 6×16 on `SIMD8<Float>` for AVX2, 6×32 on
+/// `SIMD16<Float>` for AVX-512) runs over k with fused multiply-adds, in Goto's loop order: each slice of
+/// B (4,096/width deep: 256 or 128) is packed into strips one tile wide, and the strips pass over 96-row
+/// blocks of A. A is read in place along its rows (its six values per k broadcast from where they lie); a
 /// transposed A, a ragged last row tile and a GELU-rebuilt A are packed. Each element of C is one FMA
-/// chain over k in ascending order, whatever the shape, the tile it falls in or the blocking:
-/// reproducible to the bit.
+/// chain over k in ascending order, whatever the shape, the tile it falls in, the blocking or the vector
+/// width: reproducible to the bit, and the AVX2 and AVX-512 builds give the same bits.
+///
+/// The implementation is generic over the vector and `@inlinable`, so a module compiled for another CPU
+/// (CLLMKernelsAVX512) specializes it into its own machine code; `multiply` without a vector type is the
+/// AVX2 build this module is compiled into.
 public enum Gemm {
     /// Rows of the register tile.
     public static let mr = 6
-    /// Columns of the register tile (two 8-wide vectors).
+    /// Columns of the AVX2 register tile (two 8-wide vectors), the tile `Attention` runs on.
     public static let nr = 16
     /// Rows of A kept hot in L2 while every column strip passes over them.
-    static let mc = 96
-    /// Depth of one pass over k: a 16-wide strip of B this deep (16 KiB) stays in L1 across the row tiles.
-    /// A pass continues the previous pass's FMA chains from C, so blocking never changes a bit.
-    static let kc = 256
-    /// Floats of scratch `kernel` needs for a ragged or epilogue tile.
+    @usableFromInline static let mc = 96
+    /// Floats of one packed strip of B: its depth per pass over k is this over the strip's width (256 for
+    /// 16 columns, 128 for 32), 16 KiB that stay in L1 across the row tiles. A pass continues the previous
+    /// pass's FMA chains from C, so blocking never changes a bit.
+    @usableFromInline static let stripFloats = 4096
+    /// Floats of scratch `kernel` needs for a ragged or epilogue tile of the AVX2 tile.
     static let tileScratch = mr * nr
 
     /// What happens to a finished tile of C on its way out, while it is still in registers.
@@ -45,6 +51,30 @@ public enum Gemm {
         bias: UnsafePointer<Float>? = nil, residual: UnsafePointer<Float>? = nil, epilogue: Epilogue = .none,
         aGeluTanh: UnsafePointer<Float>? = nil
     ) {
+        multiply(
+            SIMD8<Float>.self, build: AVX2Build.self, m: m, n: n, k: k, a: a, lda: lda, transA: transA, b: b,
+            ldb: ldb, transB: transB, c: c, ldc: ldc, accumulate: accumulate, bias: bias, residual: residual,
+            epilogue: epilogue, aGeluTanh: aGeluTanh)
+    }
+
+    /// Names this module's specialization of the generic `multiply`.
+    private enum AVX2Build {}
+
+    /// `multiply` on a register tile of `V` vectors, specialized (and compiled for its CPU) where it is called.
+    ///
+    /// `build` is a type private to the calling module. Swift emits a specialization as a weak symbol named
+    /// after its type arguments, and the linker keeps one copy per name: without a private type, a module
+    /// compiled for AVX-512 and one compiled for AVX2 could share one copy, and AVX-512 code would run on a
+    /// CPU without it.
+    @inlinable
+    public static func multiply<V: SIMD, Build>(
+        _ vector: V.Type, build: Build.Type, m: Int, n: Int, k: Int,
+        a: UnsafePointer<Float>, lda: Int, transA: Bool = false,
+        b: UnsafePointer<Float>, ldb: Int, transB: Bool = false,
+        c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool,
+        bias: UnsafePointer<Float>? = nil, residual: UnsafePointer<Float>? = nil, epilogue: Epilogue = .none,
+        aGeluTanh: UnsafePointer<Float>? = nil
+    ) where V.Scalar == Float {
         precondition(m >= 0 && n >= 0 && k >= 0, "negative GEMM size")
         if m == 0 || n == 0 { return }
         if k == 0 {
@@ -64,16 +94,17 @@ public enum Gemm {
             }
             return
         }
+        let nr = 2 * V.scalarCount, kc = stripFloats / nr
         let strips = (n + nr - 1) / nr
         let depth = min(k, kc)
         let tilesPerBlock = (min(m, mc) + mr - 1) / mr
         // One scratch allocation per call: B's panel (every 16-wide strip, `depth` deep), A's block (row
         // tiles of 6, `depth` deep), a C tile for ragged edges and a padded bias strip.
         let panelCount = strips * nr * depth, blockCount = tilesPerBlock * mr * depth
-        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: panelCount + blockCount + tileScratch + nr)
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: panelCount + blockCount + mr * nr + nr)
         defer { scratch.deallocate() }
         let panel = scratch, blockA = scratch + panelCount
-        let tile = blockA + blockCount, biasPad = tile + tileScratch
+        let tile = blockA + blockCount, biasPad = tile + mr * nr
         // A transposed would be read six floats per cache line: pack it. A in place is read along its rows.
         let packedA = transA || aGeluTanh != nil
         var pc = 0
@@ -82,7 +113,7 @@ public enum Gemm {
             let load = accumulate || pc > 0
             let last = pc + kb == k
             for s in 0..<strips {
-                packB(b, ldb: ldb, trans: transB, p0: pc, depth: kb, j0: s * nr, cols: min(nr, n - s * nr),
+                packB(V.self, b, ldb: ldb, trans: transB, p0: pc, depth: kb, j0: s * nr, cols: min(nr, n - s * nr),
                       into: panel + s * kb * nr)
             }
             var ic = 0
@@ -121,11 +152,11 @@ public enum Gemm {
                         let ir = ic + t * mr, rows = min(mr, m - ir)
                         let start = load ? nil : residual.map { $0 + ir * ldc + j }
                         if packedA || rows < mr {
-                            kernel(kb, UnsafePointer(blockA + t * kb * mr), rowStride: 1, kStride: mr, bp,
+                            kernel(V.self, kb, UnsafePointer(blockA + t * kb * mr), rowStride: 1, kStride: mr, bp,
                                    c + ir * ldc + j, ldc, rows: rows, cols: cols, load: load, bias: stripBias,
                                    residual: start, tile: tile, epilogue: tileEpilogue, row: ir)
                         } else {
-                            kernel(kb, a + ir * lda + pc, rowStride: lda, kStride: 1, bp,
+                            kernel(V.self, kb, a + ir * lda + pc, rowStride: lda, kStride: 1, bp,
                                    c + ir * ldc + j, ldc, rows: rows, cols: cols, load: load, bias: stripBias,
                                    residual: start, tile: tile, epilogue: tileEpilogue, row: ir)
                         }
@@ -140,16 +171,17 @@ public enum Gemm {
     /// Packs rows p0..<p0+depth, columns j0..<j0+cols of op(B) into one strip of `depth` rows × 16,
     /// zero-padded, so the kernel reads B contiguously whatever its stride (a power-of-two stride would
     /// otherwise map a strip onto a few L1 sets).
-    @inline(__always)
-    static func packB(
-        _ b: UnsafePointer<Float>, ldb: Int, trans: Bool, p0: Int, depth: Int, j0: Int, cols: Int,
+    @inlinable @inline(__always)
+    static func packB<V: SIMD>(
+        _: V.Type, _ b: UnsafePointer<Float>, ldb: Int, trans: Bool, p0: Int, depth: Int, j0: Int, cols: Int,
         into out: UnsafeMutablePointer<Float>
-    ) {
+    ) where V.Scalar == Float {
+        let w = V.scalarCount, nr = 2 * w
         if !trans {
             if cols == nr {
                 for p in 0..<depth {
                     let src = b + (p0 + p) * ldb + j0, dst = out + p * nr
-                    storeV(loadV(src), dst); storeV(loadV(src + 8), dst + 8)
+                    storeV(loadV(V.self, src), dst); storeV(loadV(V.self, src + w), dst + w)
                 }
             } else {
                 for p in 0..<depth {
@@ -174,7 +206,7 @@ public enum Gemm {
     /// Packs rows i0..<i0+rows, columns p0..<p0+depth of op(A) into row tiles of 6: tile t holds `depth`
     /// groups of six (rows i0+6t ..< i0+6t+6), a ragged last tile padded with zero rows. With `geluTanh`,
     /// each value x becomes 0.5·x·(1 + tanh) as `Gelu.recompute` computes it.
-    @inline(__always)
+    @inlinable @inline(__always)
     static func packA(
         _ a: UnsafePointer<Float>, lda: Int, trans: Bool, i0: Int, rows: Int, p0: Int, depth: Int,
         geluTanh: UnsafePointer<Float>?, into out: UnsafeMutablePointer<Float>
@@ -211,19 +243,19 @@ public enum Gemm {
 
     /// The register tile: row i of A at step p is `a[i·rowStride + p·kStride]`, B's sixteen values of
     /// step p at `b + 16p` (packed); C's tile (rows × cols of it valid) loaded first when `load`.
-    @inline(__always)
-    static func kernel(
-        _ k: Int, _ a: UnsafePointer<Float>, rowStride rs: Int, kStride ks: Int, _ b: UnsafePointer<Float>,
+    @inlinable @inline(__always)
+    static func kernel<V: SIMD>(
+        _: V.Type, _ k: Int, _ a: UnsafePointer<Float>, rowStride rs: Int, kStride ks: Int, _ b: UnsafePointer<Float>,
         _ c: UnsafeMutablePointer<Float>, _ ldc: Int, rows: Int, cols: Int, load: Bool,
         bias: UnsafePointer<Float>?, residual: UnsafePointer<Float>? = nil, tile: UnsafeMutablePointer<Float>,
         epilogue: Epilogue, row: Int
-    ) {
-        typealias V = SIMD8<Float>
+    ) where V.Scalar == Float {
+        let w = V.scalarCount, nr = 2 * w
         var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V()
         var c30 = V(), c31 = V(), c40 = V(), c41 = V(), c50 = V(), c51 = V()
         let full = rows == mr && cols == nr
         if !load, let bias {
-            let b0 = loadV(bias), b1 = loadV(bias + 8)
+            let b0 = loadV(V.self, bias), b1 = loadV(V.self, bias + w)
             c00 = b0; c10 = b0; c20 = b0; c30 = b0; c40 = b0; c50 = b0
             c01 = b1; c11 = b1; c21 = b1; c31 = b1; c41 = b1; c51 = b1
         }
@@ -231,19 +263,19 @@ public enum Gemm {
         // already in the accumulators, added in that order). A ragged tile reads through a padded copy.
         if let source = load ? UnsafePointer(c) : residual {
             var p = source, ld = ldc
-            if !full { padTile(source, ldc, rows: rows, cols: cols, into: tile); p = UnsafePointer(tile); ld = nr }
+            if !full { padTile(source, ldc, rows: rows, cols: cols, width: nr, into: tile); p = UnsafePointer(tile); ld = nr }
             let addBias = !load && bias != nil
             @inline(__always) func start(_ acc: inout V, _ offset: Int) {
-                acc = addBias ? loadV(p + offset) + acc : loadV(p + offset)
+                acc = addBias ? loadV(V.self, p + offset) + acc : loadV(V.self, p + offset)
             }
-            start(&c00, 0); start(&c01, 8); start(&c10, ld); start(&c11, ld + 8)
-            start(&c20, 2 * ld); start(&c21, 2 * ld + 8); start(&c30, 3 * ld); start(&c31, 3 * ld + 8)
-            start(&c40, 4 * ld); start(&c41, 4 * ld + 8); start(&c50, 5 * ld); start(&c51, 5 * ld + 8)
+            start(&c00, 0); start(&c01, w); start(&c10, ld); start(&c11, ld + w)
+            start(&c20, 2 * ld); start(&c21, 2 * ld + w); start(&c30, 3 * ld); start(&c31, 3 * ld + w)
+            start(&c40, 4 * ld); start(&c41, 4 * ld + w); start(&c50, 5 * ld); start(&c51, 5 * ld + w)
         }
         var ap = a, bp = b
         let r2 = 2 * rs, r3 = 3 * rs, r4 = 4 * rs, r5 = 5 * rs
         for _ in 0..<k {
-            let b0 = loadV(bp), b1 = loadV(bp + 8)
+            let b0 = loadV(V.self, bp), b1 = loadV(V.self, bp + w)
             let a0 = V(repeating: ap[0]), a1 = V(repeating: ap[rs]), a2 = V(repeating: ap[r2])
             c00 = c00.addingProduct(a0, b0); c01 = c01.addingProduct(a0, b1)
             c10 = c10.addingProduct(a1, b0); c11 = c11.addingProduct(a1, b1)
@@ -255,66 +287,71 @@ public enum Gemm {
             ap += ks; bp += nr
         }
         if full, case .none = epilogue {
-            storeV(c00, c); storeV(c01, c + 8)
-            storeV(c10, c + ldc); storeV(c11, c + ldc + 8)
-            storeV(c20, c + 2 * ldc); storeV(c21, c + 2 * ldc + 8)
-            storeV(c30, c + 3 * ldc); storeV(c31, c + 3 * ldc + 8)
-            storeV(c40, c + 4 * ldc); storeV(c41, c + 4 * ldc + 8)
-            storeV(c50, c + 5 * ldc); storeV(c51, c + 5 * ldc + 8)
+            storeV(c00, c); storeV(c01, c + w)
+            storeV(c10, c + ldc); storeV(c11, c + ldc + w)
+            storeV(c20, c + 2 * ldc); storeV(c21, c + 2 * ldc + w)
+            storeV(c30, c + 3 * ldc); storeV(c31, c + 3 * ldc + w)
+            storeV(c40, c + 4 * ldc); storeV(c41, c + 4 * ldc + w)
+            storeV(c50, c + 5 * ldc); storeV(c51, c + 5 * ldc + w)
         } else {
             // Ragged tiles and epilogues go through the tile scratch, outside this loop's code.
             let p = tile
-            storeV(c00, p); storeV(c01, p + 8); storeV(c10, p + 16); storeV(c11, p + 24)
-            storeV(c20, p + 32); storeV(c21, p + 40); storeV(c30, p + 48); storeV(c31, p + 56)
-            storeV(c40, p + 64); storeV(c41, p + 72); storeV(c50, p + 80); storeV(c51, p + 88)
-            finish(tile: tile, c, ldc, rows: rows, cols: cols, epilogue: epilogue, row: row)
+            storeV(c00, p); storeV(c01, p + w); storeV(c10, p + nr); storeV(c11, p + nr + w)
+            storeV(c20, p + 2 * nr); storeV(c21, p + 2 * nr + w); storeV(c30, p + 3 * nr); storeV(c31, p + 3 * nr + w)
+            storeV(c40, p + 4 * nr); storeV(c41, p + 4 * nr + w); storeV(c50, p + 5 * nr); storeV(c51, p + 5 * nr + w)
+            finish(tile: tile, c, ldc, rows: rows, cols: cols, width: nr, epilogue: epilogue, row: row)
         }
     }
 
-    /// Copies a ragged rows × cols corner of a C-shaped matrix into `tile` (6 rows of 16), zero elsewhere.
-    @inline(never)
+    /// Copies a ragged rows × cols corner of a C-shaped matrix into `tile` (6 rows of `width`), zero elsewhere.
+    /// Outlined (and compiled here, for AVX2, whichever build calls it): it keeps the kernel's loop small.
+    @usableFromInline @inline(never)
     static func padTile(
-        _ src: UnsafePointer<Float>, _ ld: Int, rows: Int, cols: Int, into tile: UnsafeMutablePointer<Float>
+        _ src: UnsafePointer<Float>, _ ld: Int, rows: Int, cols: Int, width: Int, into tile: UnsafeMutablePointer<Float>
     ) {
-        tile.update(repeating: 0, count: mr * nr)
-        for r in 0..<rows { for j in 0..<cols { tile[r * nr + j] = src[r * ld + j] } }
+        tile.update(repeating: 0, count: mr * width)
+        for r in 0..<rows { for j in 0..<cols { tile[r * width + j] = src[r * ld + j] } }
     }
 
-    /// Writes a finished tile held in `tile` (6 rows of 16) to C's rows × cols, through the epilogue.
-    @inline(never)
+    /// Writes a finished tile held in `tile` (6 rows of `width`) to C's rows × cols, through the epilogue.
+    /// Compiled here only, so the GELU's bits are the same whichever build of the kernel calls it.
+    @usableFromInline @inline(never)
     static func finish(
         tile: UnsafeMutablePointer<Float>, _ c: UnsafeMutablePointer<Float>, _ ldc: Int, rows: Int, cols: Int,
-        epilogue: Epilogue, row: Int
+        width nr: Int, epilogue: Epilogue, row: Int
     ) {
         switch epilogue {
         case .none:
             break
         case .gelu(let out, let tanh):
             // Rows of C's tile are rows `row…` of the epilogue's outputs, same stride.
-            geluTile(out + row * ldc, tanh.map { $0 + row * ldc }, ldc, rows: rows, cols: cols, tile: tile)
+            geluTile(out + row * ldc, tanh.map { $0 + row * ldc }, ldc, rows: rows, cols: cols, width: nr, tile: tile)
         }
         if rows == mr && cols == nr {
-            for r in 0..<mr { storeV(loadV(tile + r * nr), c + r * ldc); storeV(loadV(tile + r * nr + 8), c + r * ldc + 8) }
+            for r in 0..<mr {
+                var h = 0
+                while h < nr { store8(load8(tile + r * nr + h), c + r * ldc + h); h += 8 }
+            }
         } else {
             for r in 0..<rows { for j in 0..<cols { c[r * ldc + j] = tile[r * nr + j] } }
         }
     }
 
-    /// GELU of a finished tile (twelve accumulators, row-major pairs), written to `out` and `tanh`.
+    /// GELU of a finished tile (6 rows of `width`), written to `out` and `tanh`, eight values at a time.
     @inline(__always)
     static func geluTile(
         _ out: UnsafeMutablePointer<Float>, _ tanh: UnsafeMutablePointer<Float>?, _ ld: Int, rows: Int, cols: Int,
-        tile: UnsafeMutablePointer<Float>
+        width nr: Int, tile: UnsafeMutablePointer<Float>
     ) {
         let full = cols == nr
         for r in 0..<rows {
-            for h in 0..<2 {
-                let v = loadV(tile + r * nr + h * 8)
+            for h in 0..<(nr / 8) {
+                let v = load8(tile + r * nr + h * 8)
                 let t = Gelu.tanhOfArgument(v)
                 let g = 0.5 * v * (1 + t)
                 if full {
-                    storeV(g, out + r * ld + h * 8)
-                    if let tanh { storeV(t, tanh + r * ld + h * 8) }
+                    store8(g, out + r * ld + h * 8)
+                    if let tanh { store8(t, tanh + r * ld + h * 8) }
                 } else {
                     for j in 0..<8 where h * 8 + j < cols {
                         out[r * ld + h * 8 + j] = g[j]
@@ -325,18 +362,18 @@ public enum Gemm {
         }
     }
 
-    @inline(__always)
-    static func loadV(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
-        UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
+    @inlinable @inline(__always)
+    static func loadV<V: SIMD>(_: V.Type, _ p: UnsafePointer<Float>) -> V where V.Scalar == Float {
+        UnsafeRawPointer(p).loadUnaligned(as: V.self)
     }
 
-    @inline(__always)
-    static func loadV(_ p: UnsafeMutablePointer<Float>) -> SIMD8<Float> {
-        UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
+    @inlinable @inline(__always)
+    static func loadV<V: SIMD>(_: V.Type, _ p: UnsafeMutablePointer<Float>) -> V where V.Scalar == Float {
+        UnsafeRawPointer(p).loadUnaligned(as: V.self)
     }
 
-    @inline(__always)
-    static func storeV(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) {
-        UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self)
+    @inlinable @inline(__always)
+    static func storeV<V: SIMD>(_ v: V, _ p: UnsafeMutablePointer<Float>) where V.Scalar == Float {
+        UnsafeMutableRawPointer(p).storeBytes(of: v, as: V.self)
     }
 }

@@ -41,6 +41,7 @@ struct Bench: AsyncParsableCommand {
                 // Attention's products run the register tile directly on packed operands; it is timed whole below.
             ]
             var total = 0.0
+            print("GEMM build: \(MatrixMultiply.build.rawValue) (\(MatrixMultiply.build.tile) tile; \(MatrixMultiply.override)=avx2 forces AVX2)")
             print("shape                 m     n     k   GFLOP/s  ms/step")
             for (label, m, nn, k, ta, tb, calls) in shapes {
                 let a = FloatBuffer(count: m * k), b = FloatBuffer(count: k * nn), out = FloatBuffer(count: m * nn)
@@ -55,7 +56,7 @@ struct Bench: AsyncParsableCommand {
                 for _ in 0..<5 {
                     let start = clock.now
                     for _ in 0..<reps {
-                        Gemm.multiply(
+                        MatrixMultiply.multiply(
                             m: m, n: nn, k: k, a: a.pointer, lda: ta ? m : k, transA: ta, b: b.pointer,
                             ldb: tb ? k : nn, transB: tb, c: out.pointer, ldc: nn, accumulate: false)
                     }
