@@ -5,23 +5,44 @@
 /// 6×16 register tile directly: the operands each (batch, head) reads many times are packed once into
 /// 16-wide strips, and each row tile of six queries computes only the key strips its causal window
 /// reaches. Masked probabilities are exact zeros, so a strip that runs past the diagonal adds nothing to
-/// any sum: every result is one FMA chain in ascending order, the same bits as a plain GEMM would give.
+/// any sum: every result is one FMA chain in ascending order, the same bits as a plain GEMM would give,
+/// whatever the strip width. Like `Gemm`, the implementation is generic over the vector (16-wide strips on
+/// `SIMD8<Float>` here, 32-wide in CLLMKernelsAVX512); the softmax rows are compiled here only.
 public enum Attention {
     public struct Shape: Sendable {
         public let batch, time, channels, heads: Int
         public init(batch: Int, time: Int, channels: Int, heads: Int) {
             self.batch = batch; self.time = time; self.channels = channels; self.heads = heads
         }
-        var headSize: Int { channels / heads }
+        @usableFromInline var headSize: Int { channels / heads }
     }
 
-    static let mr = Gemm.mr, nr = Gemm.nr
+    /// Names this module's specializations (see `Gemm.multiply(_:build:…)`).
+    private enum AVX2Build {}
 
     /// Writes the attention output [B·T, C] and the probabilities [B, H, T, T] (zero above the diagonal).
     public static func forward(
         out: UnsafeMutablePointer<Float>, probs: UnsafeMutablePointer<Float>, qkv: UnsafePointer<Float>,
         shape: Shape
     ) {
+        forward(SIMD8<Float>.self, build: AVX2Build.self, out: out, probs: probs, qkv: qkv, shape: shape)
+    }
+
+    /// Writes the gradient of qkv into `dqkv` (every element overwritten) from the gradient of the output.
+    public static func backward(
+        dqkv: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, qkv: UnsafePointer<Float>,
+        probs: UnsafePointer<Float>, shape: Shape
+    ) {
+        backward(SIMD8<Float>.self, build: AVX2Build.self, dqkv: dqkv, dout: dout, qkv: qkv, probs: probs, shape: shape)
+    }
+
+    /// `forward` on strips two `V` vectors wide; `build` as in `Gemm.multiply(_:build:…)`.
+    @inlinable
+    public static func forward<V: SIMD, Build>(
+        _: V.Type, build: Build.Type, out: UnsafeMutablePointer<Float>, probs: UnsafeMutablePointer<Float>,
+        qkv: UnsafePointer<Float>, shape: Shape
+    ) where V.Scalar == Float {
+        let mr = Gemm.mr, nr = 2 * V.scalarCount
         let T = shape.time, C = shape.channels, H = shape.heads, hs = shape.headSize
         let C3 = 3 * C
         let scale = 1 / Float(hs).squareRoot()
@@ -32,13 +53,13 @@ public enum Attention {
         // from memory in order (they were written long before, by the qkv GEMM).
         let ktCount = keyStrips * hs * nr, vCount = headStrips * T * nr
         let scratch = UnsafeMutablePointer<Float>.allocate(
-            capacity: H * (ktCount + vCount) + Gemm.tileScratch + mr * max(T, hs))
+            capacity: H * (ktCount + vCount) + mr * nr + mr * max(T, hs))
         defer { scratch.deallocate() }
-        let kTs = scratch, vPs = kTs + H * ktCount, tile = vPs + H * vCount, ragged = tile + Gemm.tileScratch
+        let kTs = scratch, vPs = kTs + H * ktCount, tile = vPs + H * vCount, ragged = tile + mr * nr
         for b in 0..<shape.batch {
             let base = qkv + b * T * C3
-            packTransposed(base + C, ld: C3, rows: T, heads: H, cols: hs, into: kTs)
-            packRows(base + 2 * C, ld: C3, rows: T, heads: H, cols: hs, into: vPs)
+            packTransposed(base + C, ld: C3, rows: T, heads: H, cols: hs, strip: nr, into: kTs)
+            packRows(V.self, base + 2 * C, ld: C3, rows: T, heads: H, cols: hs, into: vPs)
             for h in 0..<H {
                 let q = base + h * hs
                 let kT = kTs + h * ktCount, vP = vPs + h * vCount
@@ -48,12 +69,12 @@ public enum Attention {
                     let rows = min(mr, T - i0), seen = i0 + rows
                     // S = Q·Kᵀ for the key strips rows i0..<seen reach, then the causal softmax in place.
                     let (qa, qStride) = rowTile(q + i0 * C3, ld: C3, rows: rows, depth: hs, scratch: ragged)
-                    product(qa, rowStride: qStride, kStride: 1, depth: hs, rows: rows, strips: kT, stripStride: hs * nr,
+                    product(V.self, qa, rowStride: qStride, kStride: 1, depth: hs, rows: rows, strips: kT, stripStride: hs * nr,
                             c: p + i0 * T, ldc: T, width: min(T, (seen + nr - 1) / nr * nr), tile: tile)
                     for t in i0..<seen { softmaxRow(p + t * T, n: t + 1, width: T, scale: scale) }
                     // O = P·V over keys 0..<seen.
                     let (pa, pStride) = rowTile(UnsafePointer(p + i0 * T), ld: T, rows: rows, depth: seen, scratch: ragged)
-                    product(pa, rowStride: pStride, kStride: 1, depth: seen, rows: rows, strips: vP, stripStride: T * nr,
+                    product(V.self, pa, rowStride: pStride, kStride: 1, depth: seen, rows: rows, strips: vP, stripStride: T * nr,
                             c: out + (b * T + i0) * C + h * hs, ldc: C, width: hs, tile: tile)
                     i0 += rows
                 }
@@ -61,11 +82,13 @@ public enum Attention {
         }
     }
 
-    /// Writes the gradient of qkv into `dqkv` (every element overwritten) from the gradient of the output.
-    public static func backward(
-        dqkv: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, qkv: UnsafePointer<Float>,
-        probs: UnsafePointer<Float>, shape: Shape
-    ) {
+    /// `backward` on strips two `V` vectors wide; `build` as in `Gemm.multiply(_:build:…)`.
+    @inlinable
+    public static func backward<V: SIMD, Build>(
+        _: V.Type, build: Build.Type, dqkv: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>,
+        qkv: UnsafePointer<Float>, probs: UnsafePointer<Float>, shape: Shape
+    ) where V.Scalar == Float {
+        let mr = Gemm.mr, nr = 2 * V.scalarCount
         let T = shape.time, C = shape.channels, H = shape.heads, hs = shape.headSize
         let C3 = 3 * C
         let scale = 1 / Float(hs).squareRoot()
@@ -73,17 +96,17 @@ public enum Attention {
         // Vᵀ in key strips; K, Q and dO in head-column strips; dS; a transposed row tile; a C tile.
         let vtCount = keyStrips * hs * nr, stripCount = headStrips * T * nr
         let scratch = UnsafeMutablePointer<Float>.allocate(
-            capacity: H * (vtCount + 3 * stripCount) + T * T + mr * T + Gemm.tileScratch + mr * max(T, hs))
+            capacity: H * (vtCount + 3 * stripCount) + T * T + mr * T + mr * nr + mr * max(T, hs))
         defer { scratch.deallocate() }
         let vTs = scratch, kPs = vTs + H * vtCount, qPs = kPs + H * stripCount, dOPs = qPs + H * stripCount
-        let dS = dOPs + H * stripCount, aT = dS + T * T, tile = aT + mr * T, ragged = tile + Gemm.tileScratch
+        let dS = dOPs + H * stripCount, aT = dS + T * T, tile = aT + mr * T, ragged = tile + mr * nr
         for b in 0..<shape.batch {
             let base = qkv + b * T * C3, dbase = dqkv + b * T * C3
             let dO = dout + b * T * C
-            packTransposed(base + 2 * C, ld: C3, rows: T, heads: H, cols: hs, into: vTs)
-            packRows(base + C, ld: C3, rows: T, heads: H, cols: hs, into: kPs)
-            packRows(base, ld: C3, rows: T, heads: H, cols: hs, into: qPs)
-            packRows(dO, ld: C, rows: T, heads: H, cols: hs, into: dOPs)
+            packTransposed(base + 2 * C, ld: C3, rows: T, heads: H, cols: hs, strip: nr, into: vTs)
+            packRows(V.self, base + C, ld: C3, rows: T, heads: H, cols: hs, into: kPs)
+            packRows(V.self, base, ld: C3, rows: T, heads: H, cols: hs, into: qPs)
+            packRows(V.self, dO, ld: C, rows: T, heads: H, cols: hs, into: dOPs)
             for h in 0..<H {
                 let dq = dbase + h * hs, dk = dbase + C + h * hs, dv = dbase + 2 * C + h * hs
                 let dOh = dO + h * hs
@@ -95,12 +118,12 @@ public enum Attention {
                     let rows = min(mr, T - i0), seen = i0 + rows
                     // dP = dO·Vᵀ; dS = P ⊙ (dP − rowsum(P ⊙ dP)) · scale (zero above the diagonal).
                     let (oa, oStride) = rowTile(dOh + i0 * C, ld: C, rows: rows, depth: hs, scratch: ragged)
-                    product(oa, rowStride: oStride, kStride: 1, depth: hs, rows: rows, strips: vT, stripStride: hs * nr,
+                    product(V.self, oa, rowStride: oStride, kStride: 1, depth: hs, rows: rows, strips: vT, stripStride: hs * nr,
                             c: dS + i0 * T, ldc: T, width: min(T, (seen + nr - 1) / nr * nr), tile: tile)
                     for t in i0..<seen { softmaxBackwardRow(dS + t * T, p: p + t * T, n: t + 1, width: T, scale: scale) }
                     // dQ = dS·K over keys 0..<seen.
                     let (sa, sStride) = rowTile(UnsafePointer(dS + i0 * T), ld: T, rows: rows, depth: seen, scratch: ragged)
-                    product(sa, rowStride: sStride, kStride: 1, depth: seen, rows: rows, strips: kP, stripStride: T * nr,
+                    product(V.self, sa, rowStride: sStride, kStride: 1, depth: seen, rows: rows, strips: kP, stripStride: T * nr,
                             c: dq + i0 * C3, ldc: C3, width: hs, tile: tile)
                     i0 += rows
                 }
@@ -109,10 +132,10 @@ public enum Attention {
                 while j0 < T {
                     let rows = min(mr, T - j0), depth = T - j0
                     packColumns(UnsafePointer(dS) + j0 * T + j0, ld: T, cols: rows, depth: depth, into: aT)
-                    product(aT, rowStride: 1, kStride: mr, depth: depth, rows: rows, strips: qP + j0 * nr,
+                    product(V.self, aT, rowStride: 1, kStride: mr, depth: depth, rows: rows, strips: qP + j0 * nr,
                             stripStride: T * nr, c: dk + j0 * C3, ldc: C3, width: hs, tile: tile)
                     packColumns(p + j0 * T + j0, ld: T, cols: rows, depth: depth, into: aT)
-                    product(aT, rowStride: 1, kStride: mr, depth: depth, rows: rows, strips: dOP + j0 * nr,
+                    product(V.self, aT, rowStride: 1, kStride: mr, depth: depth, rows: rows, strips: dOP + j0 * nr,
                             stripStride: T * nr, c: dv + j0 * C3, ldc: C3, width: hs, tile: tile)
                     j0 += rows
                 }
@@ -121,16 +144,18 @@ public enum Attention {
     }
 
     /// C's `rows` rows (≤ 6), `width` columns = A's rows (row i at step p: `a[i·rowStride + p·kStride]`) times
-    /// consecutive packed strips of B, each `depth` deep and `stripStride` floats after the previous one.
-    @inline(__always)
-    static func product(
-        _ a: UnsafePointer<Float>, rowStride: Int, kStride: Int, depth: Int, rows: Int,
+    /// consecutive packed strips of B (two `V` wide), each `depth` deep and `stripStride` floats after the
+    /// previous one.
+    @inlinable @inline(__always)
+    static func product<V: SIMD>(
+        _: V.Type, _ a: UnsafePointer<Float>, rowStride: Int, kStride: Int, depth: Int, rows: Int,
         strips b: UnsafeMutablePointer<Float>, stripStride: Int, c: UnsafeMutablePointer<Float>, ldc: Int, width: Int,
         tile: UnsafeMutablePointer<Float>
-    ) {
+    ) where V.Scalar == Float {
+        let nr = 2 * V.scalarCount
         var s = 0
         while s * nr < width {
-            Gemm.kernel(SIMD8<Float>.self, depth, a, rowStride: rowStride, kStride: kStride, UnsafePointer(b + s * stripStride), c + s * nr,
+            Gemm.kernel(V.self, depth, a, rowStride: rowStride, kStride: kStride, UnsafePointer(b + s * stripStride), c + s * nr,
                         ldc, rows: rows, cols: min(nr, width - s * nr), load: false, bias: nil, tile: tile,
                         epilogue: .none, row: 0)
             s += 1
@@ -138,11 +163,12 @@ public enum Attention {
     }
 
     /// Packs each head's rows × cols block of `src` (row stride `ld`, head h at columns h·cols…) transposed,
-    /// in strips of 16 rows: head h's strip s holds `out[(h·strips + s)·cols·16 + c·16 + j] = src[(16s + j)·ld
+    /// in strips of `nr` rows: head h's strip s holds `out[(h·strips + s)·cols·nr + c·nr + j] = src[(nr·s + j)·ld
     /// + h·cols + c]`, zero past the last row. Rows are read once each, in order.
-    @inline(__always)
+    @inlinable @inline(__always)
     static func packTransposed(
-        _ src: UnsafePointer<Float>, ld: Int, rows: Int, heads: Int, cols: Int, into out: UnsafeMutablePointer<Float>
+        _ src: UnsafePointer<Float>, ld: Int, rows: Int, heads: Int, cols: Int, strip nr: Int,
+        into out: UnsafeMutablePointer<Float>
     ) {
         let strips = (rows + nr - 1) / nr
         for r in 0..<strips * nr {
@@ -159,12 +185,14 @@ public enum Attention {
         }
     }
 
-    /// Packs each head's rows × cols block of `src` in strips of 16 columns: head h's strip s holds
-    /// `out[(h·strips + s)·rows·16 + r·16 + j] = src[r·ld + h·cols + 16s + j]`, zero past the last column.
-    @inline(__always)
-    static func packRows(
-        _ src: UnsafePointer<Float>, ld: Int, rows: Int, heads: Int, cols: Int, into out: UnsafeMutablePointer<Float>
-    ) {
+    /// Packs each head's rows × cols block of `src` in strips of `nr` (two `V`) columns: head h's strip s holds
+    /// `out[(h·strips + s)·rows·nr + r·nr + j] = src[r·ld + h·cols + nr·s + j]`, zero past the last column.
+    @inlinable @inline(__always)
+    static func packRows<V: SIMD>(
+        _: V.Type, _ src: UnsafePointer<Float>, ld: Int, rows: Int, heads: Int, cols: Int,
+        into out: UnsafeMutablePointer<Float>
+    ) where V.Scalar == Float {
+        let w = V.scalarCount, nr = 2 * w
         let strips = (cols + nr - 1) / nr
         for r in 0..<rows {
             for h in 0..<heads {
@@ -172,7 +200,7 @@ public enum Attention {
                     let from = src + r * ld + h * cols + s * nr, to = out + (h * strips + s) * rows * nr + r * nr
                     let width = min(nr, cols - s * nr)
                     if width == nr {
-                        store8(load8(from), to); store8(load8(from + 8), to + 8)
+                        Gemm.storeV(Gemm.loadV(V.self, from), to); Gemm.storeV(Gemm.loadV(V.self, from + w), to + w)
                     } else {
                         to.update(from: from, count: width)
                         (to + width).update(repeating: 0, count: nr - width)
@@ -184,8 +212,9 @@ public enum Attention {
 
     /// Packs `cols` (≤ 6) adjacent columns of `depth` rows as the kernel's transposed A operand:
     /// `out[d·6 + c] = src[d·ld + c]`, zero for c ≥ cols.
-    @inline(__always)
+    @inlinable @inline(__always)
     static func packColumns(_ src: UnsafePointer<Float>, ld: Int, cols: Int, depth: Int, into out: UnsafeMutablePointer<Float>) {
+        let mr = Gemm.mr
         for d in 0..<depth {
             let row = src + d * ld, o = out + d * mr
             for c in 0..<mr { o[c] = c < cols ? row[c] : 0 }
@@ -194,10 +223,11 @@ public enum Attention {
 
     /// The A operand of a row tile read in place, or, for a ragged last tile, copied with zero rows below
     /// so the kernel's six row reads stay inside the buffers.
-    @inline(__always)
+    @inlinable @inline(__always)
     static func rowTile(
         _ a: UnsafePointer<Float>, ld: Int, rows: Int, depth: Int, scratch: UnsafeMutablePointer<Float>
     ) -> (UnsafePointer<Float>, Int) {
+        let mr = Gemm.mr
         if rows == mr { return (a, ld) }
         for r in 0..<mr {
             if r < rows { (scratch + r * depth).update(from: a + r * ld, count: depth) } else {
@@ -207,8 +237,9 @@ public enum Attention {
         return (UnsafePointer(scratch), depth)
     }
 
-    /// row[s] = softmax(scale·row)[s] for s < n; zero for n ≤ s < width.
-    @inline(__always)
+    /// row[s] = softmax(scale·row)[s] for s < n; zero for n ≤ s < width. Compiled here only, so every build
+    /// of the products around it gets these bits.
+    @usableFromInline @inline(never)
     static func softmaxRow(_ row: UnsafeMutablePointer<Float>, n: Int, width: Int, scale: Float) {
         var mx = -Float.infinity
         let n8 = n & ~7
@@ -238,8 +269,9 @@ public enum Attention {
         if width > n { (row + n).update(repeating: 0, count: width - n) }
     }
 
-    /// dS[s] = p[s]·(dP[s] − Σ p·dP)·scale for s < n, in place of dP; zero for n ≤ s < width.
-    @inline(__always)
+    /// dS[s] = p[s]·(dP[s] − Σ p·dP)·scale for s < n, in place of dP; zero for n ≤ s < width. Compiled here
+    /// only, like `softmaxRow`.
+    @usableFromInline @inline(never)
     static func softmaxBackwardRow(
         _ row: UnsafeMutablePointer<Float>, p: UnsafePointer<Float>, n: Int, width: Int, scale: Float
     ) {

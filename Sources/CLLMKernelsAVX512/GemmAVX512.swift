@@ -3,7 +3,7 @@ import CLLMKernels
 /// The GEMM built for AVX-512: `Gemm`'s generic implementation specialized on `SIMD16<Float>` (a 6×32
 /// register tile of twelve 512-bit accumulators) and compiled, in this module alone, for x86-64-v4.
 ///
-/// Every instruction here may be an AVX-512 one, so only `MatrixMultiply` calls in, after checking that the
+/// Every instruction here may be an AVX-512 one, so only `KernelBuild` calls in, after checking that the
 /// CPU and the kernel support AVX-512. The bits are those of the AVX2 build: each element of C is the same
 /// FMA chain over k, and epilogues run the AVX2 module's own code.
 public enum GemmAVX512 {

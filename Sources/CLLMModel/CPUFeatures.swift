@@ -15,12 +15,12 @@ public enum CPUFeatures {
         if !missing.isEmpty {
             return "this CPU lacks \(missing.joined(separator: " and ")); cllm's kernels need AVX2 with FMA (x86-64-v3: Intel Haswell, AMD Zen or newer)"
         }
-        if let requested = getenv(MatrixMultiply.override).map({ String(cString: $0) }) {
+        if let requested = getenv(KernelBuild.override).map({ String(cString: $0) }) {
             if requested == "avx512" && !hasAVX512 {
-                return "\(MatrixMultiply.override)=avx512, but this CPU (or its kernel) does not offer AVX-512 F, BW, CD, DQ and VL; unset it or use avx2"
+                return "\(KernelBuild.override)=avx512, but this CPU (or its kernel) does not offer AVX-512 F, BW, CD, DQ and VL; unset it or use avx2"
             }
             if !["avx2", "avx512", "auto", ""].contains(requested) {
-                return "\(MatrixMultiply.override) must be avx2, avx512 or auto, got '\(requested)'"
+                return "\(KernelBuild.override) must be avx2, avx512 or auto, got '\(requested)'"
             }
         }
         #endif

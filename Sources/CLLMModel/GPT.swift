@@ -34,15 +34,15 @@ public enum GPT {
             LayerNorm.forward(
                 out: la.ln1, mean: la.ln1Mean, rstd: la.ln1Rstd, x: la.x, weight: P + w.ln1Weight, bias: P + w.ln1Bias,
                 rows: N, c: C)
-            MatrixMultiply.multiply(m: N, n: 3 * C, k: C, a: la.ln1, lda: C, b: P + w.attnWeight, ldb: 3 * C, c: la.qkv, ldc: 3 * C,
+            KernelBuild.multiply(m: N, n: 3 * C, k: C, a: la.ln1, lda: C, b: P + w.attnWeight, ldb: 3 * C, c: la.qkv, ldc: 3 * C,
                           accumulate: false, bias: P + w.attnBias)
-            Attention.forward(out: la.att, probs: la.probs, qkv: la.qkv, shape: shape)
+            KernelBuild.attentionForward(out: la.att, probs: la.probs, qkv: la.qkv, shape: shape)
             linear(out: la.r2, x: la.att, weight: P + w.attnProjWeight, bias: P + w.attnProjBias, residual: la.x, rows: N, inC: C, outC: C)
             LayerNorm.forward(
                 out: la.ln2, mean: la.ln2Mean, rstd: la.ln2Rstd, x: la.r2, weight: P + w.ln2Weight, bias: P + w.ln2Bias,
                 rows: N, c: C)
             // fc, with GELU applied to each tile as it leaves the registers.
-            MatrixMultiply.multiply(m: N, n: H4, k: C, a: la.ln2, lda: C, b: P + w.fcWeight, ldb: H4, c: la.fcPre, ldc: H4,
+            KernelBuild.multiply(m: N, n: H4, k: C, a: la.ln2, lda: C, b: P + w.fcWeight, ldb: H4, c: la.fcPre, ldc: H4,
                           accumulate: false, bias: P + w.fcBias,
                           epilogue: .gelu(out: fcAct, tanh: act.forBackward ? la.fcTanh : nil))
             linear(out: la.xNext, x: fcAct, weight: P + w.fcProjWeight, bias: P + w.fcProjBias, residual: la.r2, rows: N, inC: H4, outC: C)
@@ -53,7 +53,7 @@ public enum GPT {
             out: act.finalOut.pointer, mean: act.finalMean.pointer, rstd: act.finalRstd.pointer,
             x: xL, weight: P + layout.finalNormWeight, bias: P + layout.finalNormBias, rows: N, c: C)
         // logits = h · wteᵀ (tied head): B operand is wte stored V×C, i.e. transposed.
-        MatrixMultiply.multiply(
+        KernelBuild.multiply(
             m: N, n: cfg.vocabSize, k: C, a: act.finalOut.pointer, lda: C,
             b: P + layout.tokenEmbedding, ldb: C, transB: true,
             c: act.logits.pointer, ldc: act.paddedVocab, accumulate: false)
@@ -93,10 +93,10 @@ public enum GPT {
             logits: dLogits, ld: act.paddedVocab, targets: act.targets, rows: N, vocab: V, scale: lossScale)
         // Tied head: d(final) = dLogits · wte ; d(wte) += dLogitsᵀ · final.
         let dFinal = act.dLn.pointer
-        MatrixMultiply.multiply(
+        KernelBuild.multiply(
             m: N, n: C, k: V, a: dLogits, lda: act.paddedVocab, b: P + layout.tokenEmbedding, ldb: C,
             c: dFinal, ldc: C, accumulate: false)
-        MatrixMultiply.multiply(
+        KernelBuild.multiply(
             m: V, n: C, k: N, a: dLogits, lda: act.paddedVocab, transA: true, b: act.finalOut.pointer, ldb: C,
             c: G + layout.tokenEmbedding, ldc: C, accumulate: true)
         let dx = act.dResidual.pointer
@@ -128,7 +128,7 @@ public enum GPT {
             linearBackward(
                 dx: dAtt, dWeight: G + w.attnProjWeight, dBias: G + w.attnProjBias, dout: dx, x: la.att,
                 weight: P + w.attnProjWeight, rows: N, inC: C, outC: C)
-            Attention.backward(dqkv: dQkv, dout: dAtt, qkv: la.qkv, probs: la.probs, shape: shape)
+            KernelBuild.attentionBackward(dqkv: dQkv, dout: dAtt, qkv: la.qkv, probs: la.probs, shape: shape)
             linearBackward(
                 dx: dLn, dWeight: G + w.attnWeight, dBias: G + w.attnBias, dout: dQkv, x: la.ln1,
                 weight: P + w.attnWeight, rows: N, inC: C, outC: 3 * C)
@@ -151,7 +151,7 @@ public enum GPT {
         out: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
         bias: UnsafePointer<Float>, residual: UnsafePointer<Float>?, rows: Int, inC: Int, outC: Int
     ) {
-        MatrixMultiply.multiply(
+        KernelBuild.multiply(
             m: rows, n: outC, k: inC, a: x, lda: inC, b: weight, ldb: outC, c: out, ldc: outC, accumulate: false,
             bias: bias, residual: residual)
     }
@@ -164,10 +164,10 @@ public enum GPT {
         dout: UnsafePointer<Float>, x: UnsafePointer<Float>, xGeluTanh: UnsafePointer<Float>? = nil,
         weight: UnsafePointer<Float>, rows: Int, inC: Int, outC: Int
     ) {
-        MatrixMultiply.multiply(
+        KernelBuild.multiply(
             m: inC, n: outC, k: rows, a: x, lda: inC, transA: true, b: dout, ldb: outC, c: dWeight, ldc: outC,
             accumulate: true, aGeluTanh: xGeluTanh)
         Elementwise.addColumnSums(dBias, dout, rows: rows, cols: outC)
-        MatrixMultiply.multiply(m: rows, n: inC, k: outC, a: dout, lda: outC, b: weight, ldb: outC, transB: true, c: dx, ldc: inC, accumulate: false)
+        KernelBuild.multiply(m: rows, n: inC, k: outC, a: dout, lda: outC, b: weight, ldb: outC, transB: true, c: dx, ldc: inC, accumulate: false)
     }
 }

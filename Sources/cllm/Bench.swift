@@ -41,7 +41,7 @@ struct Bench: AsyncParsableCommand {
                 // Attention's products run the register tile directly on packed operands; it is timed whole below.
             ]
             var total = 0.0
-            print("GEMM build: \(MatrixMultiply.build.rawValue) (\(MatrixMultiply.build.tile) tile; \(MatrixMultiply.override)=avx2 forces AVX2)")
+            print("kernel build: \(KernelBuild.current.rawValue) (\(KernelBuild.current.tile) tile; \(KernelBuild.override)=avx2 forces AVX2)")
             print("shape                 m     n     k   GFLOP/s  ms/step")
             for (label, m, nn, k, ta, tb, calls) in shapes {
                 let a = FloatBuffer(count: m * k), b = FloatBuffer(count: k * nn), out = FloatBuffer(count: m * nn)
@@ -56,7 +56,7 @@ struct Bench: AsyncParsableCommand {
                 for _ in 0..<5 {
                     let start = clock.now
                     for _ in 0..<reps {
-                        MatrixMultiply.multiply(
+                        KernelBuild.multiply(
                             m: m, n: nn, k: k, a: a.pointer, lda: ta ? m : k, transA: ta, b: b.pointer,
                             ldb: tb ? k : nn, transB: tb, c: out.pointer, ldc: nn, accumulate: false)
                     }
@@ -88,8 +88,8 @@ struct Bench: AsyncParsableCommand {
                 }
                 return s * 1000
             }
-            let af = best { Attention.forward(out: att.pointer, probs: probs.pointer, qkv: qkv.pointer, shape: shape) }
-            let ab = best { Attention.backward(dqkv: dqkv.pointer, dout: att.pointer, qkv: qkv.pointer, probs: probs.pointer, shape: shape) }
+            let af = best { KernelBuild.attentionForward(out: att.pointer, probs: probs.pointer, qkv: qkv.pointer, shape: shape) }
+            let ab = best { KernelBuild.attentionBackward(dqkv: dqkv.pointer, dout: att.pointer, qkv: qkv.pointer, probs: probs.pointer, shape: shape) }
             let gf = best { Gelu.forward(out: act.pointer, tanhOut: th.pointer, x: hidden.pointer, count: n * h) }
             let gb = best { Gelu.backward(dx: act.pointer, dout: act.pointer, x: hidden.pointer, tanh: th.pointer, count: n * h) }
             print("attention forward \(fmt(af * Double(layers), 2)) ms/step, backward \(fmt(ab * Double(layers), 2)) ms/step (all layers)")

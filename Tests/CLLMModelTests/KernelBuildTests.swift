@@ -4,10 +4,12 @@ import CLLMKernels
 import CLLMKernelsAVX512
 @testable import CLLMModel
 
-/// The AVX-512 build of the GEMM (a 6×32 tile on `SIMD16<Float>`, 128-deep passes over k) must give the
-/// AVX2 build's bits in every mode, or a checkpoint would depend on the machine that trained it.
-@Suite("GEMM builds")
-struct GemmBuildTests {
+/// The AVX-512 build of the kernels (a 6×32 tile on `SIMD16<Float>`, 128-deep passes over k, 32-wide
+/// attention strips) must give the AVX2 build's bits in every mode, or a checkpoint would depend on the
+/// machine that trained it. The wide tile's logic is checked on every CPU (the generic implementation on
+/// SIMD16, compiled for this machine); the AVX-512 machine code itself where the CPU has AVX-512.
+@Suite("Kernel builds")
+struct KernelBuildTests {
     typealias Multiply = @Sendable (
         _ m: Int, _ n: Int, _ k: Int, _ a: UnsafePointer<Float>, _ lda: Int, _ transA: Bool, _ b: UnsafePointer<Float>,
         _ ldb: Int, _ transB: Bool, _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ accumulate: Bool,
@@ -89,9 +91,63 @@ struct GemmBuildTests {
         #expect(narrow.map(\.bitPattern) == wide.map(\.bitPattern), "m \(m) n \(n) k \(k)")
     }
 
-    @Test("the process uses the AVX-512 build exactly where the CPU offers it, unless CLLM_GEMM says avx2")
+    /// Attention forward and backward through `forward` and `backward` on one shape: output, probabilities
+    /// and the qkv gradient, concatenated.
+    static func attention(
+        T: Int, C: Int, H: Int,
+        forward: (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, UnsafePointer<Float>, Attention.Shape) -> Void,
+        backward: (UnsafeMutablePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>,
+                   Attention.Shape) -> Void
+    ) -> [Float] {
+        let batch = 2, s = Attention.Shape(batch: batch, time: T, channels: C, heads: H)
+        let qkv = KernelTests.values(batch * T * 3 * C, seed: 26), dout = KernelTests.values(batch * T * C, seed: 27)
+        var out = [Float](repeating: .nan, count: batch * T * C), probs = [Float](repeating: .nan, count: batch * H * T * T)
+        var dqkv = [Float](repeating: .nan, count: batch * T * 3 * C)
+        qkv.withUnsafeBufferPointer { q in dout.withUnsafeBufferPointer { d in
+            out.withUnsafeMutableBufferPointer { o in probs.withUnsafeMutableBufferPointer { p in
+                dqkv.withUnsafeMutableBufferPointer { dq in
+                    forward(o.baseAddress!, p.baseAddress!, q.baseAddress!, s)
+                    backward(dq.baseAddress!, d.baseAddress!, q.baseAddress!, UnsafePointer(p.baseAddress!), s)
+                }
+            } }
+        } }
+        return out + probs + dqkv
+    }
+
+    static let attentionShapes = [(64, 128, 4), (13, 24, 2), (7, 40, 2), (33, 16, 1), (40, 96, 1)]
+
+    @Test("wide attention strips give the AVX2 build's bits, ragged tiles and strips included",
+          arguments: attentionShapes)
+    func wideAttentionBits(shape: (Int, Int, Int)) {
+        let (T, C, H) = shape
+        let narrow = Self.attention(
+            T: T, C: C, H: H, forward: { Attention.forward(out: $0, probs: $1, qkv: $2, shape: $3) },
+            backward: { Attention.backward(dqkv: $0, dout: $1, qkv: $2, probs: $3, shape: $4) })
+        let wide = Self.attention(
+            T: T, C: C, H: H,
+            forward: { Attention.forward(SIMD16<Float>.self, build: WideTileBuild.self, out: $0, probs: $1, qkv: $2, shape: $3) },
+            backward: {
+                Attention.backward(SIMD16<Float>.self, build: WideTileBuild.self, dqkv: $0, dout: $1, qkv: $2, probs: $3, shape: $4)
+            })
+        #expect(!narrow.contains { $0.isNaN })
+        #expect(narrow.map(\.bitPattern) == wide.map(\.bitPattern), "T \(T) C \(C) H \(H)")
+    }
+
+    @Test("AVX-512 attention gives the AVX2 build's bits", .enabled(if: CPUFeatures.hasAVX512), arguments: attentionShapes)
+    func avx512AttentionBits(shape: (Int, Int, Int)) {
+        let (T, C, H) = shape
+        let narrow = Self.attention(
+            T: T, C: C, H: H, forward: { Attention.forward(out: $0, probs: $1, qkv: $2, shape: $3) },
+            backward: { Attention.backward(dqkv: $0, dout: $1, qkv: $2, probs: $3, shape: $4) })
+        let wide = Self.attention(
+            T: T, C: C, H: H, forward: { AttentionAVX512.forward(out: $0, probs: $1, qkv: $2, shape: $3) },
+            backward: { AttentionAVX512.backward(dqkv: $0, dout: $1, qkv: $2, probs: $3, shape: $4) })
+        #expect(narrow.map(\.bitPattern) == wide.map(\.bitPattern), "T \(T) C \(C) H \(H)")
+    }
+
+    @Test("the process uses the AVX-512 build exactly where the CPU offers it, unless CLLM_KERNELS says avx2")
     func choice() {
-        let forced = getenv(MatrixMultiply.override).map { String(cString: $0) } == "avx2"
-        #expect(MatrixMultiply.build == (CPUFeatures.hasAVX512 && !forced ? .avx512 : .avx2))
+        let forced = getenv(KernelBuild.override).map { String(cString: $0) } == "avx2"
+        #expect(KernelBuild.current == (CPUFeatures.hasAVX512 && !forced ? .avx512 : .avx2))
     }
 }
