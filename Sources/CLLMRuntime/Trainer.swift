@@ -165,7 +165,7 @@ public final class Trainer {
             model: cfg, parameterCount: layout.count, tokenizer: tokenizer.kind, dataSource: dataSource,
             corpusFiles: corpusFiles, skippedFiles: skippedFiles, trainTokens: dataset.train.count,
             validationTokens: dataset.validation.count, firstStep: step, steps: h.steps, batchSize: h.batchSize,
-            outputDirectory: out, resumedFrom: resumedFrom)))
+            outputDirectory: out, resumedFrom: resumedFrom, kernels: KernelBuild.current)))
 
         let last = min(h.steps, options.stopAfter ?? h.steps)
         let tokensPerStep = Double(h.batchSize * cfg.contextLength)

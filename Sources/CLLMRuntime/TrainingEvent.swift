@@ -29,6 +29,8 @@ public struct TrainingPlan: Sendable {
     public var batchSize: Int
     public var outputDirectory: String
     public var resumedFrom: String?
+    /// The build of the matrix kernels this process runs (`KernelBuild`): same bits, different speed.
+    public var kernels: KernelBuild
 }
 
 /// One optimizer step's figures.

@@ -29,6 +29,7 @@ final class ProgressDisplay {
             }
             if let r = p.resumedFrom { say("resuming from \(r) at step \(p.firstStep)") }
             say("training steps \(p.firstStep + 1)…\(p.steps), batch \(p.batchSize) × \(m.contextLength) tokens; run folder \(p.outputDirectory)")
+            say("kernels: \(p.kernels.rawValue) (\(p.kernels.tile) register tile)")
         case .step(let s):
             let line = "step \(s.step)/\(s.steps)  loss \(fmt(s.loss, 4))  lr \(sci(s.learningRate))  \(Int(s.averageTokensPerSecond.rounded())) tok/s  ETA \(duration(s.etaSeconds))"
             if isTerminal {

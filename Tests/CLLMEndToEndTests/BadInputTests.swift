@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import CLLMModel
 
 /// Every kind of bad input is refused with exit status 1 and a sentence naming the problem; a run refused
 /// before training leaves no run folder behind.
@@ -104,6 +105,17 @@ struct BadInputEndToEndTests {
         try ws.writeCorpus()
         let r = try await ws.run(TinyRun.train(c.overrides))
         expectRefusal(r, mentioning: [c.phrase])
+        #expect(!ws.exists("out"), "a refused run must not create its run folder")
+    }
+
+    @Test("CLLM_KERNELS naming an unknown build, or AVX-512 on a CPU without it",
+          arguments: ["avx1024", "avx512"])
+    func badKernelBuild(_ value: String) async throws {
+        if value == "avx512" && CPUFeatures.hasAVX512 { return }  // that machine can run it
+        let ws = try Workspace()
+        try ws.writeCorpus()
+        let r = try await ws.run(TinyRun.train([:]), environment: ["CLLM_KERNELS": value])
+        expectRefusal(r, mentioning: [value == "avx512" ? "CLLM_KERNELS=avx512, but this CPU" : "CLLM_KERNELS must be avx2, avx512 or auto"])
         #expect(!ws.exists("out"), "a refused run must not create its run folder")
     }
 

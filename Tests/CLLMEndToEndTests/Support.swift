@@ -134,8 +134,11 @@ final class Workspace: Sendable {
         return relative
     }
 
-    /// Runs `cllm` with `arguments` in this workspace; kills it after `timeLimit` seconds.
-    func run(_ arguments: [String], in directory: String? = nil, killAfter: Double? = nil) async throws -> CLIResult {
+    /// Runs `cllm` with `arguments` in this workspace (with `environment` added to the test's own); kills it
+    /// after `timeLimit` seconds.
+    func run(
+        _ arguments: [String], in directory: String? = nil, killAfter: Double? = nil, environment: [String: String] = [:]
+    ) async throws -> CLIResult {
         let binary = try #require(
             CLLMBinary.path, "cllm binary not found (build it with `swift build`); looked in: \(CLLMBinary.searched)")
         let id = String(UInt32.random(in: 0...UInt32.max), radix: 16)
@@ -151,6 +154,9 @@ final class Workspace: Sendable {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        }
         process.currentDirectoryURL = URL(fileURLWithPath: directory ?? root)
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = outHandle
