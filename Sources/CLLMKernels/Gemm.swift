@@ -112,10 +112,7 @@ public enum Gemm {
             let kb = min(kc, k - pc)
             let load = accumulate || pc > 0
             let last = pc + kb == k
-            for s in 0..<strips {
-                packB(V.self, b, ldb: ldb, trans: transB, p0: pc, depth: kb, j0: s * nr, cols: min(nr, n - s * nr),
-                      into: panel + s * kb * nr)
-            }
+            packB(V.self, b, ldb: ldb, trans: transB, p0: pc, depth: kb, n: n, into: panel)
             var ic = 0
             while ic < m {
                 let mb = min(mc, m - ic)
@@ -168,36 +165,41 @@ public enum Gemm {
         }
     }
 
-    /// Packs rows p0..<p0+depth, columns j0..<j0+cols of op(B) into one strip of `depth` rows × 16,
-    /// zero-padded, so the kernel reads B contiguously whatever its stride (a power-of-two stride would
-    /// otherwise map a strip onto a few L1 sets).
+    /// Packs rows p0..<p0+depth of op(B) (all n columns) into strips of `depth` rows × 2·V.scalarCount,
+    /// strip after strip, the last one zero-padded, so the kernel reads B contiguously whatever its stride
+    /// (a power-of-two stride would otherwise map a strip onto a few L1 sets).
     @inlinable @inline(__always)
     static func packB<V: SIMD>(
-        _: V.Type, _ b: UnsafePointer<Float>, ldb: Int, trans: Bool, p0: Int, depth: Int, j0: Int, cols: Int,
+        _: V.Type, _ b: UnsafePointer<Float>, ldb: Int, trans: Bool, p0: Int, depth: Int, n: Int,
         into out: UnsafeMutablePointer<Float>
     ) where V.Scalar == Float {
         let w = V.scalarCount, nr = 2 * w
+        let full = n / nr, rest = n - full * nr
         if !trans {
-            if cols == nr {
-                for p in 0..<depth {
-                    let src = b + (p0 + p) * ldb + j0, dst = out + p * nr
-                    storeV(loadV(V.self, src), dst); storeV(loadV(V.self, src + w), dst + w)
+            // Each source row is read once, in order, and dealt out to the strips.
+            for p in 0..<depth {
+                let src = b + (p0 + p) * ldb
+                for s in 0..<full {
+                    let from = src + s * nr, to = out + (s * depth + p) * nr
+                    storeV(loadV(V.self, from), to); storeV(loadV(V.self, from + w), to + w)
                 }
-            } else {
-                for p in 0..<depth {
-                    let dst = out + p * nr
-                    dst.update(from: b + (p0 + p) * ldb + j0, count: cols)
-                    (dst + cols).update(repeating: 0, count: nr - cols)
+                if rest > 0 {
+                    let to = out + (full * depth + p) * nr
+                    to.update(from: src + full * nr, count: rest)
+                    (to + rest).update(repeating: 0, count: nr - rest)
                 }
             }
         } else {
             // B is n×k: element (p, j) sits at b[j·ldb + p]. Walk each source row once.
-            for j in 0..<nr {
-                if j < cols {
-                    let src = b + (j0 + j) * ldb + p0
-                    for p in 0..<depth { out[p * nr + j] = src[p] }
-                } else {
-                    for p in 0..<depth { out[p * nr + j] = 0 }
+            for s in 0..<(full + (rest > 0 ? 1 : 0)) {
+                let strip = out + s * depth * nr, cols = min(nr, n - s * nr)
+                for j in 0..<nr {
+                    if j < cols {
+                        let src = b + (s * nr + j) * ldb + p0
+                        for p in 0..<depth { strip[p * nr + j] = src[p] }
+                    } else {
+                        for p in 0..<depth { strip[p * nr + j] = 0 }
+                    }
                 }
             }
         }
@@ -215,17 +217,37 @@ public enum Gemm {
         let rs = trans ? 1 : lda, ps = trans ? lda : 1
         let base = i0 * rs + p0 * ps
         var t = 0
+        if trans {
+            // The full tiles' six values of one step are adjacent, and all the tiles' values of one step are
+            // one stretch of A's storage row: walk each row once, handing six values to each tile.
+            let full = rows / mr
+            for p in 0..<depth {
+                let row = base + p * ps
+                if let tanh = geluTanh {
+                    // Rebuilt four and two at a time: per value the same 0.5·x·(1 + tanh) as the scalar loop.
+                    for t in 0..<full {
+                        let off = row + t * mr, o = out + t * depth * mr + p * mr
+                        let x4 = UnsafeRawPointer(a + off).loadUnaligned(as: SIMD4<Float>.self)
+                        let t4 = UnsafeRawPointer(tanh + off).loadUnaligned(as: SIMD4<Float>.self)
+                        let x2 = UnsafeRawPointer(a + off + 4).loadUnaligned(as: SIMD2<Float>.self)
+                        let t2 = UnsafeRawPointer(tanh + off + 4).loadUnaligned(as: SIMD2<Float>.self)
+                        UnsafeMutableRawPointer(o).storeBytes(of: 0.5 * x4 * (1 + t4), as: SIMD4<Float>.self)
+                        UnsafeMutableRawPointer(o + 4).storeBytes(of: 0.5 * x2 * (1 + t2), as: SIMD2<Float>.self)
+                    }
+                } else {
+                    for t in 0..<full {
+                        let src = a + row + t * mr, o = out + t * depth * mr + p * mr
+                        o[0] = src[0]; o[1] = src[1]; o[2] = src[2]; o[3] = src[3]; o[4] = src[4]; o[5] = src[5]
+                    }
+                }
+            }
+            t = full
+        }
         while t * mr < rows {
             let dst = out + t * depth * mr
             let valid = min(mr, rows - t * mr)
             let first = base + t * mr * rs
-            if valid == mr, geluTanh == nil, trans {
-                // The six values of one step are adjacent.
-                for p in 0..<depth {
-                    let src = a + first + p * ps, o = dst + p * mr
-                    o[0] = src[0]; o[1] = src[1]; o[2] = src[2]; o[3] = src[3]; o[4] = src[4]; o[5] = src[5]
-                }
-            } else if let tanh = geluTanh {
+            if let tanh = geluTanh {
                 for p in 0..<depth {
                     for r in 0..<mr {
                         let off = first + r * rs + p * ps
