@@ -14,7 +14,7 @@
 public enum Gemm {
     /// Rows of the register tile.
     public static let mr = 6
-    /// Columns of the AVX2 register tile (two 8-wide vectors), the tile `Attention` runs on.
+    /// Columns of the AVX2 register tile (two 8-wide vectors); the AVX-512 tile has 32.
     public static let nr = 16
     /// Rows of A kept hot in L2 while every column strip passes over them.
     @usableFromInline static let mc = 96
@@ -22,8 +22,6 @@ public enum Gemm {
     /// 16 columns, 128 for 32), 16 KiB that stay in L1 across the row tiles. A pass continues the previous
     /// pass's FMA chains from C, so blocking never changes a bit.
     @usableFromInline static let stripFloats = 4096
-    /// Floats of scratch `kernel` needs for a ragged or epilogue tile of the AVX2 tile.
-    static let tileScratch = mr * nr
 
     /// What happens to a finished tile of C on its way out, while it is still in registers.
     public enum Epilogue {
