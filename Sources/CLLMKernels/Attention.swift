@@ -261,11 +261,21 @@ public enum Attention {
             s += 8
         }
         var sum = acc.sum()
-        while s < n { let e = exp1(row[s] * scale - mx * scale); row[s] = e; sum += e; s += 1 }
+        // The tail's exponentials in one vector when its chunk lies inside the row (lanes past n hold
+        // scores the product computed, or whatever; they are zeroed below): each lane is the same function
+        // of the same input as exp1, and the sum still takes them one by one, in order.
+        let chunk = s < n && s + 8 <= width
+        if chunk {
+            let e = exp8(load8(row + s) * sv - mv)
+            store8(e, row + s)
+            for i in 0..<(n - s) { sum += e[i] }
+        } else {
+            while s < n { let e = exp1(row[s] * scale - mx * scale); row[s] = e; sum += e; s += 1 }
+        }
         let iv = Vec8(repeating: 1 / sum), inv = 1 / sum
         s = 0
         while s < n8 { store8(load8(row + s) * iv, row + s); s += 8 }
-        while s < n { row[s] *= inv; s += 1 }
+        if chunk { store8(load8(row + s) * iv, row + s) } else { while s < n { row[s] *= inv; s += 1 } }
         if width > n { (row + n).update(repeating: 0, count: width - n) }
     }
 
