@@ -96,7 +96,7 @@ public enum Gemm {
         let strips = (n + nr - 1) / nr
         let depth = min(k, kc)
         let tilesPerBlock = (min(m, mc) + mr - 1) / mr
-        // One scratch allocation per call: B's panel (every 16-wide strip, `depth` deep), A's block (row
+        // One scratch allocation per call: B's panel (every strip, `depth` deep), A's block (row
         // tiles of 6, `depth` deep), a C tile for ragged edges and a padded bias strip.
         let panelCount = strips * nr * depth, blockCount = tilesPerBlock * mr * depth
         let scratch = UnsafeMutablePointer<Float>.allocate(capacity: panelCount + blockCount + mr * nr + nr)

@@ -15,7 +15,7 @@ public enum CPUFeatures {
         if !missing.isEmpty {
             return "this CPU lacks \(missing.joined(separator: " and ")); cllm's kernels need AVX2 with FMA (x86-64-v3: Intel Haswell, AMD Zen or newer)"
         }
-        if let requested = getenv(KernelBuild.override).map({ String(cString: $0) }) {
+        if let requested = KernelBuild.requested {
             if requested == "avx512" && !hasAVX512 {
                 return "\(KernelBuild.override)=avx512, but this CPU (or its kernel) does not offer AVX-512 F, BW, CD, DQ and VL; unset it or use avx2"
             }

@@ -34,17 +34,18 @@ public enum GPT {
             LayerNorm.forward(
                 out: la.ln1, mean: la.ln1Mean, rstd: la.ln1Rstd, x: la.x, weight: P + w.ln1Weight, bias: P + w.ln1Bias,
                 rows: N, c: C)
-            KernelBuild.multiply(m: N, n: 3 * C, k: C, a: la.ln1, lda: C, b: P + w.attnWeight, ldb: 3 * C, c: la.qkv, ldc: 3 * C,
-                          accumulate: false, bias: P + w.attnBias)
+            KernelBuild.multiply(
+                m: N, n: 3 * C, k: C, a: la.ln1, lda: C, b: P + w.attnWeight, ldb: 3 * C, c: la.qkv, ldc: 3 * C,
+                accumulate: false, bias: P + w.attnBias)
             KernelBuild.attentionForward(out: la.att, probs: la.probs, qkv: la.qkv, shape: shape)
             linear(out: la.r2, x: la.att, weight: P + w.attnProjWeight, bias: P + w.attnProjBias, residual: la.x, rows: N, inC: C, outC: C)
             LayerNorm.forward(
                 out: la.ln2, mean: la.ln2Mean, rstd: la.ln2Rstd, x: la.r2, weight: P + w.ln2Weight, bias: P + w.ln2Bias,
                 rows: N, c: C)
             // fc, with GELU applied to each tile as it leaves the registers.
-            KernelBuild.multiply(m: N, n: H4, k: C, a: la.ln2, lda: C, b: P + w.fcWeight, ldb: H4, c: la.fcPre, ldc: H4,
-                          accumulate: false, bias: P + w.fcBias,
-                          epilogue: .gelu(out: fcAct, tanh: act.forBackward ? la.fcTanh : nil))
+            KernelBuild.multiply(
+                m: N, n: H4, k: C, a: la.ln2, lda: C, b: P + w.fcWeight, ldb: H4, c: la.fcPre, ldc: H4,
+                accumulate: false, bias: P + w.fcBias, epilogue: .gelu(out: fcAct, tanh: act.forBackward ? la.fcTanh : nil))
             linear(out: la.xNext, x: fcAct, weight: P + w.fcProjWeight, bias: P + w.fcProjBias, residual: la.r2, rows: N, inC: H4, outC: C)
         }
 

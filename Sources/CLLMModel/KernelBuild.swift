@@ -17,12 +17,11 @@ public enum KernelBuild: String, Sendable {
     /// The environment variable that overrides the choice.
     public static let override = "CLLM_KERNELS"
 
+    /// The value of `CLLM_KERNELS`, if set (`CPUFeatures.missingFeatures` refuses a wrong one).
+    static let requested: String? = getenv(override).map { String(cString: $0) }
+
     /// The build this process uses.
-    public static let current: KernelBuild = {
-        let requested = getenv(override).map { String(cString: $0) }
-        if requested == KernelBuild.avx2.rawValue { return .avx2 }
-        return CPUFeatures.hasAVX512 ? .avx512 : .avx2
-    }()
+    public static let current: KernelBuild = requested == KernelBuild.avx2.rawValue || !CPUFeatures.hasAVX512 ? .avx2 : .avx512
 
     /// The register tile, for reports.
     public var tile: String { self == .avx512 ? "6×32 on SIMD16" : "6×16 on SIMD8" }
