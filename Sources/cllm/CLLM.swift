@@ -10,6 +10,9 @@ struct CLLM: AsyncParsableCommand {
         discussion: """
             Checkpoints are safetensors files with Hugging Face GPT-2 tensor names and a config.json, so \
             transformers.GPT2LMHeadModel.from_pretrained(<checkpoint>) loads them.
+
+            The matrix kernels run their AVX-512 build where the CPU has it, else their AVX2 build; both give \
+            the same bits. CLLM_KERNELS=avx2 forces the AVX2 build.
             """,
         subcommands: [Train.self, Infer.self, Eval.self, Inspect.self, Simulate.self, Bench.self])
 
