@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import CLLMKernels
+@testable import CLLMKernels
 import CLLMKernelsAVX512
 @testable import CLLMModel
 
@@ -22,13 +22,11 @@ struct KernelBuildTests {
         Gemm.multiply(m: m, n: n, k: k, a: a, lda: lda, transA: ta, b: b, ldb: ldb, transB: tb, c: c, ldc: ldc,
                       accumulate: acc, bias: bias, residual: residual, epilogue: epilogue, aGeluTanh: gelu)
     }
-    /// The wide tile's logic on any CPU: the generic implementation on SIMD16, compiled for this machine.
+    /// The wide tile on any CPU: CLLMKernelsAVX512's specialization, compiled for this machine.
     static let wideTile: Multiply = { m, n, k, a, lda, ta, b, ldb, tb, c, ldc, acc, bias, residual, epilogue, gelu in
-        Gemm.multiply(SIMD16<Float>.self, build: WideTileBuild.self, m: m, n: n, k: k, a: a, lda: lda, transA: ta, b: b, ldb: ldb, transB: tb,
-                      c: c, ldc: ldc, accumulate: acc, bias: bias, residual: residual, epilogue: epilogue,
-                      aGeluTanh: gelu)
+        WideTile.multiply(m: m, n: n, k: k, a: a, lda: lda, transA: ta, b: b, ldb: ldb, transB: tb, c: c, ldc: ldc,
+                          accumulate: acc, bias: bias, residual: residual, epilogue: epilogue, aGeluTanh: gelu)
     }
-    private enum WideTileBuild {}
     /// The AVX-512 machine code itself, which only an AVX-512 CPU can run.
     static let avx512: Multiply = { m, n, k, a, lda, ta, b, ldb, tb, c, ldc, acc, bias, residual, epilogue, gelu in
         GemmAVX512.multiply(m: m, n: n, k: k, a: a, lda: lda, transA: ta, b: b, ldb: ldb, transB: tb, c: c, ldc: ldc,
@@ -125,10 +123,8 @@ struct KernelBuildTests {
             backward: { Attention.backward(dqkv: $0, dout: $1, qkv: $2, probs: $3, shape: $4) })
         let wide = Self.attention(
             T: T, C: C, H: H,
-            forward: { Attention.forward(SIMD16<Float>.self, build: WideTileBuild.self, out: $0, probs: $1, qkv: $2, shape: $3) },
-            backward: {
-                Attention.backward(SIMD16<Float>.self, build: WideTileBuild.self, dqkv: $0, dout: $1, qkv: $2, probs: $3, shape: $4)
-            })
+            forward: { WideTile.attentionForward(out: $0, probs: $1, qkv: $2, shape: $3) },
+            backward: { WideTile.attentionBackward(dqkv: $0, dout: $1, qkv: $2, probs: $3, shape: $4) })
         #expect(!narrow.contains { $0.isNaN })
         #expect(narrow.map(\.bitPattern) == wide.map(\.bitPattern), "T \(T) C \(C) H \(H)")
     }
