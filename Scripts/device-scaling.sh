@@ -13,7 +13,8 @@ export LD_LIBRARY_PATH=$PWD
 nproc; grep -m1 "model name" /proc/cpuinfo
 echo "AVX-512 flags: $(grep -m1 '^flags' /proc/cpuinfo | grep -o -w 'avx512[a-z]*' | tr '\n' ' ')"
 # Where the AVX-512 build runs: its speed against the AVX2 build, and its bits (checkpoints after 20 steps).
-if ./cllm bench kernels | tee kernels-default.txt | grep -q 'kernel build: avx512'; then
+./cllm bench kernels > kernels-default.txt
+if grep -q 'kernel build: avx512' kernels-default.txt; then
   CLLM_KERNELS=avx2 ./cllm bench kernels > kernels-avx2.txt
   echo "GEMM per step: avx512 $(grep 'GEMM time' kernels-default.txt | grep -o '[0-9.]* ms'), avx2 $(grep 'GEMM time' kernels-avx2.txt | grep -o '[0-9.]* ms')"
   grep attention kernels-default.txt kernels-avx2.txt
