@@ -114,16 +114,20 @@ struct KernelBuildTests {
 
     static let attentionShapes = [(64, 128, 4), (13, 24, 2), (7, 40, 2), (33, 16, 1), (40, 96, 1)]
 
+    /// The AVX2 build's attention on one shape.
+    static func narrowAttention(T: Int, C: Int, H: Int) -> [Float] {
+        attention(
+            T: T, C: C, H: H, forward: { Attention.forward(out: $0, probs: $1, qkv: $2, shape: $3) },
+            backward: { Attention.backward(dqkv: $0, dout: $1, qkv: $2, probs: $3, shape: $4) })
+    }
+
     @Test("wide attention strips give the AVX2 build's bits, ragged tiles and strips included",
           arguments: attentionShapes)
     func wideAttentionBits(shape: (Int, Int, Int)) {
         let (T, C, H) = shape
-        let narrow = Self.attention(
-            T: T, C: C, H: H, forward: { Attention.forward(out: $0, probs: $1, qkv: $2, shape: $3) },
-            backward: { Attention.backward(dqkv: $0, dout: $1, qkv: $2, probs: $3, shape: $4) })
+        let narrow = Self.narrowAttention(T: T, C: C, H: H)
         let wide = Self.attention(
-            T: T, C: C, H: H,
-            forward: { WideTile.attentionForward(out: $0, probs: $1, qkv: $2, shape: $3) },
+            T: T, C: C, H: H, forward: { WideTile.attentionForward(out: $0, probs: $1, qkv: $2, shape: $3) },
             backward: { WideTile.attentionBackward(dqkv: $0, dout: $1, qkv: $2, probs: $3, shape: $4) })
         #expect(!narrow.contains { $0.isNaN })
         #expect(narrow.map(\.bitPattern) == wide.map(\.bitPattern), "T \(T) C \(C) H \(H)")
@@ -132,13 +136,10 @@ struct KernelBuildTests {
     @Test("AVX-512 attention gives the AVX2 build's bits", .enabled(if: CPUFeatures.hasAVX512), arguments: attentionShapes)
     func avx512AttentionBits(shape: (Int, Int, Int)) {
         let (T, C, H) = shape
-        let narrow = Self.attention(
-            T: T, C: C, H: H, forward: { Attention.forward(out: $0, probs: $1, qkv: $2, shape: $3) },
-            backward: { Attention.backward(dqkv: $0, dout: $1, qkv: $2, probs: $3, shape: $4) })
         let wide = Self.attention(
             T: T, C: C, H: H, forward: { AttentionAVX512.forward(out: $0, probs: $1, qkv: $2, shape: $3) },
             backward: { AttentionAVX512.backward(dqkv: $0, dout: $1, qkv: $2, probs: $3, shape: $4) })
-        #expect(narrow.map(\.bitPattern) == wide.map(\.bitPattern), "T \(T) C \(C) H \(H)")
+        #expect(Self.narrowAttention(T: T, C: C, H: H).map(\.bitPattern) == wide.map(\.bitPattern), "T \(T) C \(C) H \(H)")
     }
 
     @Test("the process uses the AVX-512 build exactly where the CPU offers it, unless CLLM_KERNELS says avx2")
