@@ -45,7 +45,9 @@ struct RuntimeStressTests {
     }
 
     /// A long run's resident memory stays flat after warm-up (≤ 5% growth), and the runtime's threads are
-    /// gone once it shuts down.
+    /// gone once it shuts down. The memory watched is the runtime's own: every jemalloc arena it owns (Node
+    /// Zero's, each worker thread's, each sphere's), where all its work allocates. The process's RSS would
+    /// also count whatever the suites running beside this one allocate meanwhile.
     @Test("resident memory stays flat over a long run; threads return to baseline after shutdown")
     func flatMemoryAndThreads() async throws {
         var c = RuntimeConfiguration()
@@ -54,13 +56,17 @@ struct RuntimeStressTests {
         let h = Fixture.hyperparameters(batch: 8)
         let runtime = try SphereRuntime(configuration: c, layout: Fixture.layout, batchSize: 8)
         await runtime.nodeZero.initialize(seed: h.seed)
+        func resident() -> Int {
+            let arenas = ([runtime.nodeZeroExecutor] + runtime.workerExecutors).compactMap(\.arena) + runtime.sphereArenas
+            return arenas.reduce(0) { $0 + $1.stats().resident }
+        }
         let steps = Self.full ? 3000 : 300
         var warm = 0
         for s in 0..<steps {
             _ = await runtime.nodeZero.step(s % 20, plan: Fixture.plan(h), train: Fixture.train, hyperparameters: h)
-            if s == steps / 5 { warm = ProcessMemory.current().residentBytes }
+            if s == steps / 5 { warm = resident() }
         }
-        let end = ProcessMemory.current().residentBytes
+        let end = resident()
         // Under a sanitizer the heap keeps freed blocks in quarantine and shadow memory grows with use, so
         // resident memory is only meaningful in the normal build (sanitizer builds read 0 from jemalloc).
         if Jemalloc.totals().allocated > 0 {
