@@ -64,20 +64,11 @@ public enum Attention {
                 let q = base + h * hs
                 let kT = kTs + h * ktCount, vP = vPs + h * vCount
                 let p = probs + (b * H + h) * T * T
-                var i0 = 0
-                while i0 < T {
-                    let rows = min(mr, T - i0), seen = i0 + rows
-                    // S = Q·Kᵀ for the key strips rows i0..<seen reach, then the causal softmax in place.
-                    let (qa, qStride) = rowTile(q + i0 * C3, ld: C3, rows: rows, depth: hs, scratch: ragged)
-                    product(V.self, qa, rowStride: qStride, kStride: 1, depth: hs, rows: rows, strips: kT, stripStride: hs * nr,
-                            c: p + i0 * T, ldc: T, width: min(T, (seen + nr - 1) / nr * nr), tile: tile)
-                    for t in i0..<seen { softmaxRow(p + t * T, n: t + 1, width: T, scale: scale) }
-                    // O = P·V over keys 0..<seen.
-                    let (pa, pStride) = rowTile(UnsafePointer(p + i0 * T), ld: T, rows: rows, depth: seen, scratch: ragged)
-                    product(V.self, pa, rowStride: pStride, kStride: 1, depth: seen, rows: rows, strips: vP, stripStride: T * nr,
-                            c: out + (b * T + i0) * C + h * hs, ldc: C, width: hs, tile: tile)
-                    i0 += rows
-                }
+                // S = Q·Kᵀ, the causal softmax in place, O = P·V.
+                causalRowTiles(
+                    V.self, build: Build.self, a: q, lda: C3, keys: kT, scores: p, values: vP, c: out + b * T * C + h * hs, ldc: C,
+                    time: T, headSize: hs, tile: tile, ragged: ragged
+                ) { t in softmaxRow(p + t * T, n: t + 1, width: T, scale: scale) }
             }
         }
     }
@@ -113,20 +104,11 @@ public enum Attention {
                 let vT = vTs + h * vtCount, kP = kPs + h * stripCount, qP = qPs + h * stripCount
                 let dOP = dOPs + h * stripCount
                 let p = probs + (b * H + h) * T * T
-                var i0 = 0
-                while i0 < T {
-                    let rows = min(mr, T - i0), seen = i0 + rows
-                    // dP = dO·Vᵀ; dS = P ⊙ (dP − rowsum(P ⊙ dP)) · scale (zero above the diagonal).
-                    let (oa, oStride) = rowTile(dOh + i0 * C, ld: C, rows: rows, depth: hs, scratch: ragged)
-                    product(V.self, oa, rowStride: oStride, kStride: 1, depth: hs, rows: rows, strips: vT, stripStride: hs * nr,
-                            c: dS + i0 * T, ldc: T, width: min(T, (seen + nr - 1) / nr * nr), tile: tile)
-                    for t in i0..<seen { softmaxBackwardRow(dS + t * T, p: p + t * T, n: t + 1, width: T, scale: scale) }
-                    // dQ = dS·K over keys 0..<seen.
-                    let (sa, sStride) = rowTile(UnsafePointer(dS + i0 * T), ld: T, rows: rows, depth: seen, scratch: ragged)
-                    product(V.self, sa, rowStride: sStride, kStride: 1, depth: seen, rows: rows, strips: kP, stripStride: T * nr,
-                            c: dq + i0 * C3, ldc: C3, width: hs, tile: tile)
-                    i0 += rows
-                }
+                // dP = dO·Vᵀ; dS = P ⊙ (dP − rowsum(P ⊙ dP)) · scale (zero above the diagonal); dQ = dS·K.
+                causalRowTiles(
+                    V.self, build: Build.self, a: dOh, lda: C, keys: vT, scores: dS, values: kP, c: dq, ldc: C3, time: T, headSize: hs,
+                    tile: tile, ragged: ragged
+                ) { t in softmaxBackwardRow(dS + t * T, p: p + t * T, n: t + 1, width: T, scale: scale) }
                 // Keys j0..<j0+6 are seen by queries j0..<T only: dK = dSᵀ·Q and dV = Pᵀ·dO over those queries.
                 var j0 = 0
                 while j0 < T {
@@ -140,6 +122,33 @@ public enum Attention {
                     j0 += rows
                 }
             }
+        }
+    }
+
+    /// For each row tile of six queries: S = A·`keys` (strips `hs` deep) over the key strips the tile's causal
+    /// window reaches, into `scores` (T × T); `row(t)` on each of its rows; then C = S·`values` (strips T deep)
+    /// over keys 0..<seen. Forward: Q·Kᵀ, softmax, P·V; backward: dO·Vᵀ, softmax's backward, dS·K.
+    /// The optimizer may outline this as a specialization of its own; `build` keeps that symbol the calling
+    /// module's (see `Gemm.multiply(_:build:…)`).
+    @inlinable @inline(__always)
+    static func causalRowTiles<V: SIMD, Build>(
+        _: V.Type, build: Build.Type, a: UnsafePointer<Float>, lda: Int, keys: UnsafeMutablePointer<Float>,
+        scores: UnsafeMutablePointer<Float>, values: UnsafeMutablePointer<Float>, c: UnsafeMutablePointer<Float>,
+        ldc: Int, time T: Int, headSize hs: Int, tile: UnsafeMutablePointer<Float>, ragged: UnsafeMutablePointer<Float>,
+        row: (Int) -> Void
+    ) where V.Scalar == Float {
+        let mr = Gemm.mr, nr = 2 * V.scalarCount
+        var i0 = 0
+        while i0 < T {
+            let rows = min(mr, T - i0), seen = i0 + rows
+            let (sa, sStride) = rowTile(a + i0 * lda, ld: lda, rows: rows, depth: hs, scratch: ragged)
+            product(V.self, sa, rowStride: sStride, kStride: 1, depth: hs, rows: rows, strips: keys, stripStride: hs * nr,
+                    c: scores + i0 * T, ldc: T, width: min(T, (seen + nr - 1) / nr * nr), tile: tile)
+            for t in i0..<seen { row(t) }
+            let (pa, pStride) = rowTile(UnsafePointer(scores + i0 * T), ld: T, rows: rows, depth: seen, scratch: ragged)
+            product(V.self, pa, rowStride: pStride, kStride: 1, depth: seen, rows: rows, strips: values, stripStride: T * nr,
+                    c: c + i0 * ldc, ldc: ldc, width: hs, tile: tile)
+            i0 += rows
         }
     }
 
