@@ -25,6 +25,9 @@ public final class Activations {
     /// one layer's buffers are reused by all layers and no gradient scratch exists: a fraction of the memory.
     public let forBackward: Bool
 
+    /// When set, each stage of the passes over these buffers is timed into it (`cllm train --profile`).
+    public var profile: StageProfile? = nil
+
     public init(
         config: ModelConfig, batch: Int, time: Int, forBackward: Bool = true,
         allocator: any FloatAllocator = SystemAllocator()

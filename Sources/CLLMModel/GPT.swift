@@ -15,14 +15,17 @@ public enum GPT {
         let cfg = layout.config
         let B = act.batch, T = act.time, C = cfg.width, H4 = cfg.hiddenWidth, N = B * T
         let P = parameters
+        let prof = act.profile
 
         // Embeddings: x0[b, t] = wte[token] + wpe[t].
         let x0 = act.residual.pointer
-        for r in 0..<N {
-            let tok = Int(act.tokens[r])
-            precondition(tok >= 0 && tok < cfg.vocabSize, "token id \(tok) outside the vocabulary")
-            let out = x0 + r * C, e = P + layout.tokenEmbedding + tok * C, pe = P + layout.positionEmbedding + (r % T) * C
-            for i in 0..<C { out[i] = e[i] + pe[i] }
+        prof.measure(.embedding) {
+            for r in 0..<N {
+                let tok = Int(act.tokens[r])
+                precondition(tok >= 0 && tok < cfg.vocabSize, "token id \(tok) outside the vocabulary")
+                let out = x0 + r * C, e = P + layout.tokenEmbedding + tok * C, pe = P + layout.positionEmbedding + (r % T) * C
+                for i in 0..<C { out[i] = e[i] + pe[i] }
+            }
         }
 
         let shape = Attention.Shape(batch: B, time: T, channels: C, heads: cfg.heads)
@@ -31,37 +34,55 @@ public enum GPT {
             let la = act.layer(l)
             let fcAct = act.fcAct.pointer
 
-            LayerNorm.forward(
-                out: la.ln1, mean: la.ln1Mean, rstd: la.ln1Rstd, x: la.x, weight: P + w.ln1Weight, bias: P + w.ln1Bias,
-                rows: N, c: C)
-            KernelBuild.multiply(
-                m: N, n: 3 * C, k: C, a: la.ln1, lda: C, b: P + w.attnWeight, ldb: 3 * C, c: la.qkv, ldc: 3 * C,
-                accumulate: false, bias: P + w.attnBias)
-            KernelBuild.attentionForward(out: la.att, probs: la.probs, qkv: la.qkv, shape: shape)
-            linear(out: la.r2, x: la.att, weight: P + w.attnProjWeight, bias: P + w.attnProjBias, residual: la.x, rows: N, inC: C, outC: C)
-            LayerNorm.forward(
-                out: la.ln2, mean: la.ln2Mean, rstd: la.ln2Rstd, x: la.r2, weight: P + w.ln2Weight, bias: P + w.ln2Bias,
-                rows: N, c: C)
+            prof.measure(.layerNorm) {
+                LayerNorm.forward(
+                    out: la.ln1, mean: la.ln1Mean, rstd: la.ln1Rstd, x: la.x, weight: P + w.ln1Weight,
+                    bias: P + w.ln1Bias, rows: N, c: C)
+            }
+            prof.measure(.qkv) {
+                KernelBuild.multiply(
+                    m: N, n: 3 * C, k: C, a: la.ln1, lda: C, b: P + w.attnWeight, ldb: 3 * C, c: la.qkv, ldc: 3 * C,
+                    accumulate: false, bias: P + w.attnBias)
+            }
+            prof.measure(.attention) { KernelBuild.attentionForward(out: la.att, probs: la.probs, qkv: la.qkv, shape: shape) }
+            prof.measure(.attentionProjection) {
+                linear(out: la.r2, x: la.att, weight: P + w.attnProjWeight, bias: P + w.attnProjBias, residual: la.x, rows: N, inC: C, outC: C)
+            }
+            prof.measure(.layerNorm) {
+                LayerNorm.forward(
+                    out: la.ln2, mean: la.ln2Mean, rstd: la.ln2Rstd, x: la.r2, weight: P + w.ln2Weight,
+                    bias: P + w.ln2Bias, rows: N, c: C)
+            }
             // fc, with GELU applied to each tile as it leaves the registers.
-            KernelBuild.multiply(
-                m: N, n: H4, k: C, a: la.ln2, lda: C, b: P + w.fcWeight, ldb: H4, c: la.fcPre, ldc: H4,
-                accumulate: false, bias: P + w.fcBias, epilogue: .gelu(out: fcAct, tanh: act.forBackward ? la.fcTanh : nil))
-            linear(out: la.xNext, x: fcAct, weight: P + w.fcProjWeight, bias: P + w.fcProjBias, residual: la.r2, rows: N, inC: H4, outC: C)
+            prof.measure(.fc) {
+                KernelBuild.multiply(
+                    m: N, n: H4, k: C, a: la.ln2, lda: C, b: P + w.fcWeight, ldb: H4, c: la.fcPre, ldc: H4,
+                    accumulate: false, bias: P + w.fcBias, epilogue: .gelu(out: fcAct, tanh: act.forBackward ? la.fcTanh : nil))
+            }
+            prof.measure(.fcProjection) {
+                linear(out: la.xNext, x: fcAct, weight: P + w.fcProjWeight, bias: P + w.fcProjBias, residual: la.r2, rows: N, inC: H4, outC: C)
+            }
         }
 
         let xL = act.residual.pointer + act.residualSlot(cfg.layers) * N * C
-        LayerNorm.forward(
-            out: act.finalOut.pointer, mean: act.finalMean.pointer, rstd: act.finalRstd.pointer,
-            x: xL, weight: P + layout.finalNormWeight, bias: P + layout.finalNormBias, rows: N, c: C)
+        prof.measure(.layerNorm) {
+            LayerNorm.forward(
+                out: act.finalOut.pointer, mean: act.finalMean.pointer, rstd: act.finalRstd.pointer,
+                x: xL, weight: P + layout.finalNormWeight, bias: P + layout.finalNormBias, rows: N, c: C)
+        }
         // logits = h · wteᵀ (tied head): B operand is wte stored V×C, i.e. transposed.
-        KernelBuild.multiply(
-            m: N, n: cfg.vocabSize, k: C, a: act.finalOut.pointer, lda: C,
-            b: P + layout.tokenEmbedding, ldb: C, transB: true,
-            c: act.logits.pointer, ldc: act.paddedVocab, accumulate: false)
+        prof.measure(.logits) {
+            KernelBuild.multiply(
+                m: N, n: cfg.vocabSize, k: C, a: act.finalOut.pointer, lda: C,
+                b: P + layout.tokenEmbedding, ldb: C, transB: true,
+                c: act.logits.pointer, ldc: act.paddedVocab, accumulate: false)
+        }
         guard computeLoss else { return 0 }
-        return CrossEntropy.forward(
-            losses: nil, logits: act.logits.pointer, ld: act.paddedVocab, targets: act.targets, rows: N,
-            vocab: cfg.vocabSize)
+        return prof.measure(.loss) {
+            CrossEntropy.forward(
+                losses: nil, logits: act.logits.pointer, ld: act.paddedVocab, targets: act.targets, rows: N,
+                vocab: cfg.vocabSize)
+        }
     }
 
     /// Runs forward and backward, writing the gradient of `lossScale · Σ cross-entropy` for every parameter
@@ -76,6 +97,7 @@ public enum GPT {
     ) -> Double {
         let loss = forward(parameters: parameters, layout: layout, activations: act)
         backward(parameters: parameters, gradients: gradients, layout: layout, activations: act, lossScale: lossScale)
+        act.profile?.countPass()
         return loss
     }
 
@@ -86,26 +108,35 @@ public enum GPT {
         let cfg = layout.config
         precondition(act.forBackward, "activations were allocated for inference only")
         let B = act.batch, T = act.time, C = cfg.width, H4 = cfg.hiddenWidth, N = B * T, V = cfg.vocabSize
-        G.update(repeating: 0, count: layout.count)
+        let prof = act.profile
+        let dx = act.dResidual.pointer
+        prof.measure(.zeroGradient) {
+            G.update(repeating: 0, count: layout.count)
+            dx.update(repeating: 0, count: N * C)
+        }
 
         // Loss → logits gradient, in place.
         let dLogits = act.logits.pointer
-        CrossEntropy.backwardInPlace(
-            logits: dLogits, ld: act.paddedVocab, targets: act.targets, rows: N, vocab: V, scale: lossScale)
+        prof.measure(.lossBackward) {
+            CrossEntropy.backwardInPlace(
+                logits: dLogits, ld: act.paddedVocab, targets: act.targets, rows: N, vocab: V, scale: lossScale)
+        }
         // Tied head: d(final) = dLogits · wte ; d(wte) += dLogitsᵀ · final.
         let dFinal = act.dLn.pointer
-        KernelBuild.multiply(
-            m: N, n: C, k: V, a: dLogits, lda: act.paddedVocab, b: P + layout.tokenEmbedding, ldb: C,
-            c: dFinal, ldc: C, accumulate: false)
-        KernelBuild.multiply(
-            m: V, n: C, k: N, a: dLogits, lda: act.paddedVocab, transA: true, b: act.finalOut.pointer, ldb: C,
-            c: G + layout.tokenEmbedding, ldc: C, accumulate: true)
-        let dx = act.dResidual.pointer
-        dx.update(repeating: 0, count: N * C)
-        LayerNorm.backward(
-            dx: dx, dweight: G + layout.finalNormWeight, dbias: G + layout.finalNormBias, dout: dFinal,
-            x: act.residual.pointer + cfg.layers * N * C, weight: P + layout.finalNormWeight,
-            mean: act.finalMean.pointer, rstd: act.finalRstd.pointer, rows: N, c: C)
+        prof.measure(.logitsBackward) {
+            KernelBuild.multiply(
+                m: N, n: C, k: V, a: dLogits, lda: act.paddedVocab, b: P + layout.tokenEmbedding, ldb: C,
+                c: dFinal, ldc: C, accumulate: false)
+            KernelBuild.multiply(
+                m: V, n: C, k: N, a: dLogits, lda: act.paddedVocab, transA: true, b: act.finalOut.pointer, ldb: C,
+                c: G + layout.tokenEmbedding, ldc: C, accumulate: true)
+        }
+        prof.measure(.layerNormBackward) {
+            LayerNorm.backward(
+                dx: dx, dweight: G + layout.finalNormWeight, dbias: G + layout.finalNormBias, dout: dFinal,
+                x: act.residual.pointer + cfg.layers * N * C, weight: P + layout.finalNormWeight,
+                mean: act.finalMean.pointer, rstd: act.finalRstd.pointer, rows: N, c: C)
+        }
 
         let shape = Attention.Shape(batch: B, time: T, channels: C, heads: cfg.heads)
         for l in stride(from: cfg.layers - 1, through: 0, by: -1) {
@@ -115,34 +146,50 @@ public enum GPT {
 
             // MLP output projection; dx currently holds d(x_{l+1}), which is also d(r2) through the skip.
             // GELU's output is rebuilt from fcPre and fcTanh as the weight-gradient GEMM packs it.
-            linearBackward(
-                dx: dFc, dWeight: G + w.fcProjWeight, dBias: G + w.fcProjBias, dout: dx, x: la.fcPre, xGeluTanh: la.fcTanh,
-                weight: P + w.fcProjWeight, rows: N, inC: H4, outC: C)
-            Gelu.backward(dx: dFc, dout: dFc, x: la.fcPre, tanh: la.fcTanh, count: N * H4)
-            linearBackward(
-                dx: dLn, dWeight: G + w.fcWeight, dBias: G + w.fcBias, dout: dFc, x: la.ln2,
-                weight: P + w.fcWeight, rows: N, inC: C, outC: H4)
-            LayerNorm.backward(
-                dx: dx, dweight: G + w.ln2Weight, dbias: G + w.ln2Bias, dout: dLn, x: la.r2, weight: P + w.ln2Weight,
-                mean: la.ln2Mean, rstd: la.ln2Rstd, rows: N, c: C)
+            prof.measure(.fcProjectionBackward) {
+                linearBackward(
+                    dx: dFc, dWeight: G + w.fcProjWeight, dBias: G + w.fcProjBias, dout: dx, x: la.fcPre,
+                    xGeluTanh: la.fcTanh, weight: P + w.fcProjWeight, rows: N, inC: H4, outC: C)
+            }
+            prof.measure(.geluBackward) { Gelu.backward(dx: dFc, dout: dFc, x: la.fcPre, tanh: la.fcTanh, count: N * H4) }
+            prof.measure(.fcBackward) {
+                linearBackward(
+                    dx: dLn, dWeight: G + w.fcWeight, dBias: G + w.fcBias, dout: dFc, x: la.ln2,
+                    weight: P + w.fcWeight, rows: N, inC: C, outC: H4)
+            }
+            prof.measure(.layerNormBackward) {
+                LayerNorm.backward(
+                    dx: dx, dweight: G + w.ln2Weight, dbias: G + w.ln2Bias, dout: dLn, x: la.r2, weight: P + w.ln2Weight,
+                    mean: la.ln2Mean, rstd: la.ln2Rstd, rows: N, c: C)
+            }
             // Attention output projection; dx now holds d(r2), which is also d(x_l) through the skip.
-            linearBackward(
-                dx: dAtt, dWeight: G + w.attnProjWeight, dBias: G + w.attnProjBias, dout: dx, x: la.att,
-                weight: P + w.attnProjWeight, rows: N, inC: C, outC: C)
-            KernelBuild.attentionBackward(dqkv: dQkv, dout: dAtt, qkv: la.qkv, probs: la.probs, shape: shape)
-            linearBackward(
-                dx: dLn, dWeight: G + w.attnWeight, dBias: G + w.attnBias, dout: dQkv, x: la.ln1,
-                weight: P + w.attnWeight, rows: N, inC: C, outC: 3 * C)
-            LayerNorm.backward(
-                dx: dx, dweight: G + w.ln1Weight, dbias: G + w.ln1Bias, dout: dLn, x: la.x, weight: P + w.ln1Weight,
-                mean: la.ln1Mean, rstd: la.ln1Rstd, rows: N, c: C)
+            prof.measure(.attentionProjectionBackward) {
+                linearBackward(
+                    dx: dAtt, dWeight: G + w.attnProjWeight, dBias: G + w.attnProjBias, dout: dx, x: la.att,
+                    weight: P + w.attnProjWeight, rows: N, inC: C, outC: C)
+            }
+            prof.measure(.attentionBackward) {
+                KernelBuild.attentionBackward(dqkv: dQkv, dout: dAtt, qkv: la.qkv, probs: la.probs, shape: shape)
+            }
+            prof.measure(.qkvBackward) {
+                linearBackward(
+                    dx: dLn, dWeight: G + w.attnWeight, dBias: G + w.attnBias, dout: dQkv, x: la.ln1,
+                    weight: P + w.attnWeight, rows: N, inC: C, outC: 3 * C)
+            }
+            prof.measure(.layerNormBackward) {
+                LayerNorm.backward(
+                    dx: dx, dweight: G + w.ln1Weight, dbias: G + w.ln1Bias, dout: dLn, x: la.x, weight: P + w.ln1Weight,
+                    mean: la.ln1Mean, rstd: la.ln1Rstd, rows: N, c: C)
+            }
         }
 
         // Embeddings, rows in order.
-        for r in 0..<N {
-            let tok = Int(act.tokens[r])
-            Elementwise.add(G + layout.tokenEmbedding + tok * C, dx + r * C, count: C)
-            Elementwise.add(G + layout.positionEmbedding + (r % T) * C, dx + r * C, count: C)
+        prof.measure(.embeddingBackward) {
+            for r in 0..<N {
+                let tok = Int(act.tokens[r])
+                Elementwise.add(G + layout.tokenEmbedding + tok * C, dx + r * C, count: C)
+                Elementwise.add(G + layout.positionEmbedding + (r % T) * C, dx + r * C, count: C)
+            }
         }
     }
 

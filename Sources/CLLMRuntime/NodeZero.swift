@@ -104,6 +104,23 @@ public actor NodeZero {
         optimizer.step = step
     }
 
+    /// Whether spheres time the stages of their passes; a sphere that replaces a failed one inherits it.
+    var profiling = false
+
+    /// Starts (or stops) timing every sphere's stages (`cllm train --profile`).
+    public func setProfiling(_ on: Bool) async {
+        profiling = on
+        for s in spheres { await s.setProfiling(on) }
+    }
+
+    /// Stage times summed over the spheres, in sphere order; nil when not profiling.
+    public func stageTimes() async -> StageTimes? {
+        guard profiling else { return nil }
+        var sum = StageTimes()
+        for s in spheres { if let t = await s.stageTimes() { sum.add(t) } }
+        return sum
+    }
+
     public struct StepOutcome: Sendable {
         /// Mean cross-entropy per token of the global batch.
         public var loss: Double
@@ -166,6 +183,7 @@ public actor NodeZero {
             var attempt = 1
             while true {
                 let fresh = makeSphere(i, sphereCounters[i])
+                if profiling { await fresh.setProfiling(true) }
                 self.spheres[i] = fresh
                 do {
                     losses[i] = try await fresh.computeGradient(

@@ -85,6 +85,14 @@ public actor Sphere {
         return shards.map { GradientMerge.reduce(range: $0, sources: sources, into: merged) }
     }
 
+    /// Starts (or stops) timing each stage of this sphere's training passes (`cllm train --profile`).
+    public func setProfiling(_ on: Bool) {
+        activations.profile = on ? (activations.profile ?? StageProfile()) : nil
+    }
+
+    /// Stage times of this sphere's training passes so far, when profiling.
+    public func stageTimes() -> StageTimes? { activations.profile?.times }
+
     /// Zeroes this sphere's gradient (used only by a deliberately broken merge variant).
     func clearGradient() { gradients.zero() }
 
@@ -106,7 +114,13 @@ public actor Sphere {
     /// batches of this sphere's micro-batch size with its own buffers.
     public func evaluate(windows: Range<Int>, validation: [Int32], parameters: SharedFloats) -> Double {
         counters.state = .working
-        defer { counters.state = .waiting }
+        // Validation passes share the buffers but are not training: keep them out of the profile.
+        let profile = activations.profile
+        activations.profile = nil
+        defer {
+            activations.profile = profile
+            counters.state = .waiting
+        }
         return Evaluation.lossSum(
             parameters: parameters.pointer, layout: layout, validation: validation, windows: windows,
             activations: activations)

@@ -177,12 +177,18 @@ public final class Trainer {
         var lastLoss = Double.nan
         var lastEval: Double? = nil
         let clock = ContinuousClock()
+        // Profiling starts with the steady steps (after 10), or at once in a shorter run.
+        if options.profile && last - step <= 10 { await runtime.nodeZero.setProfiling(true) }
+        var profiledGradientNanoseconds: UInt64 = 0
         while step < last {
+            if options.profile && trainedSteps == 10 { await runtime.nodeZero.setProfiling(true) }
+            let profiling = options.profile && (trainedSteps >= 10 || last - step + trainedSteps <= 10)
             let started = clock.now
             let lr = h.learningRate(at: step)
             let outcome = await runtime.nodeZero.step(step, plan: plan, train: dataset.train, hyperparameters: h)
             let norm = outcome.gradientNorm
             phaseNanoseconds.gradient += outcome.gradientNanoseconds
+            if profiling { profiledGradientNanoseconds += outcome.gradientNanoseconds }
             phaseNanoseconds.merge += outcome.mergeNanoseconds
             phaseNanoseconds.optimizer += outcome.optimizerNanoseconds
             for r in await runtime.nodeZero.recoveries(since: recoveriesSeen) {
@@ -231,6 +237,13 @@ public final class Trainer {
         let path = try await saveCheckpoint()
         metrics.write("checkpoint", CheckpointRecord(step: step, path: path))
         observer(.checkpointed(step: step, path: path))
+        var profile: StageProfileReport? = nil
+        if let times = await runtime.nodeZero.stageTimes(), times.passes > 0 {
+            let report = StageProfileReport(
+                times: times, spheres: options.runtime.spheres, gradientPhaseNanoseconds: profiledGradientNanoseconds)
+            metrics.write("profile", report)
+            profile = report
+        }
         let spheres = runtime.status()
         metrics.write("spheres", SpheresRecord(step: step, spheres: spheres, nodeZero: runtime.nodeZeroStatus()))
         observer(.spheres(spheres, nodeZero: runtime.nodeZeroStatus()))
@@ -243,7 +256,7 @@ public final class Trainer {
             steadyTokensPerSecond: steadySteps > 0 ? Double(steadySteps) * tokensPerStep / steadySeconds : nil,
             trainingSeconds: trainSeconds, checkpoint: path, memory: ProcessMemory.current(),
             gradientSeconds: Double(phaseNanoseconds.gradient) * 1e-9, mergeSeconds: Double(phaseNanoseconds.merge) * 1e-9,
-            optimizerSeconds: Double(phaseNanoseconds.optimizer) * 1e-9)
+            optimizerSeconds: Double(phaseNanoseconds.optimizer) * 1e-9, profile: profile)
     }
 
     /// Mean cross-entropy over the whole validation split (windows shared among the spheres).
@@ -309,6 +322,8 @@ public struct TrainingSummary: Sendable {
     public var gradientSeconds: Double
     public var mergeSeconds: Double
     public var optimizerSeconds: Double
+    /// Time per stage of the spheres' passes, with `TrainingOptions.profile`.
+    public var profile: StageProfileReport?
 }
 
 struct EvalRecord: Encodable {

@@ -29,6 +29,9 @@ public struct TrainingOptions: Sendable {
     /// Write each sphere's status (state, work done, arena bytes, stack high-water) to metrics.jsonl
     /// every this many steps (0: only at the end).
     public var statusInterval = 0
+    /// Time each stage of every sphere's forward and backward passes (after the first 10 steps, like the
+    /// steady tokens/s) and report it at the end and in metrics.jsonl.
+    public var profile = false
     /// Faults to inject into the spheres (fault-recovery tests and demonstrations).
     public var faults: (any FaultInjector)? = nil
 

@@ -73,6 +73,14 @@ final class ProgressDisplay {
         if phases > 0 {
             say("step phases: gradients \(fmt(100 * s.gradientSeconds / phases, 1))%, merge \(fmt(100 * s.mergeSeconds / phases, 1))%, optimizer \(fmt(100 * s.optimizerSeconds / phases, 1))%")
         }
+        if let p = s.profile {
+            say("stage profile: \(p.passes) passes (\(p.steps) steps), ms per pass of one sphere's micro-batch:")
+            for row in p.stages where row.millisecondsPerPass > 0 {
+                let share = p.measuredMillisecondsPerPass > 0 ? 100 * row.millisecondsPerPass / p.measuredMillisecondsPerPass : 0
+                say("  \(pad(row.stage, 46)) \(pad(fmt(row.millisecondsPerPass, 3), 8)) \(fmt(share, 1))%")
+            }
+            say("  \(pad("all stages", 46)) \(fmt(p.measuredMillisecondsPerPass, 3)); gradient phase \(fmt(p.gradientPhaseMillisecondsPerStep, 3)) ms per step (wall)")
+        }
         say("done: step \(s.finalStep)/\(s.steps), validation loss \(v), \(Int(s.tokensPerSecond.rounded())) tokens/s over \(fmt(s.trainingSeconds, 1)) s of training; peak RSS \(s.memory.peakResidentBytes / 1_048_576) MiB, VmSize \(s.memory.virtualBytes / 1_048_576) MiB")
     }
 

@@ -55,6 +55,8 @@ struct Train: AsyncParsableCommand {
     @Option(help: "Limit the kissing-sphere hierarchy to this many levels (1, 13, 157, 1885 … positions).") var levels: Int?
     @Option(help: "Record every sphere's status in metrics.jsonl every N steps (0: only at the end).") var statusInterval = 0
     @Flag(help: "Print the per-sphere status table at the end.") var sphereTable = false
+    @Flag(help: "Time each stage of the spheres' forward and backward passes inside training (after the first 10 steps) and print the table at the end; also in metrics.jsonl.")
+    var profile = false
     @Flag(help: "Skip the preflight simulation and memory prediction of this run's layout.") var noPreflight = false
     @Option(help: ArgumentHelp("Make sphere S fail its micro-batch of step T (0-based), as S@T; repeatable. For fault-recovery tests.", visibility: .hidden))
     var injectFailure: [String] = []
@@ -81,7 +83,7 @@ struct Train: AsyncParsableCommand {
         var r = RuntimeConfiguration()
         r.spheres = sphereCount; r.threads = threads; r.hierarchy = hierarchy; r.levels = levels
         r.stackSize = try Train.parseSize(stackSize)
-        o.runtime = r; o.statusInterval = statusInterval
+        o.runtime = r; o.statusInterval = statusInterval; o.profile = profile
         if !injectFailure.isEmpty {
             var points: [ScheduledFailures.SpherePoint] = []
             for spec in injectFailure {

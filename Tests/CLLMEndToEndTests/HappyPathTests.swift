@@ -110,6 +110,23 @@ struct HappyPathEndToEndTests {
         #expect(ws.exists(checkpointDirectory("out", step: 6) + "/model.safetensors"))
     }
 
+    @Test("--profile times the stages of the steps after the first 10, on every sphere, and logs them")
+    func profile() async throws {
+        let ws = try Workspace()
+        try ws.writeCorpus()
+        let r = try await ws.succeed(TinyRun.train(["--steps": "14"], extra: ["--profile", "--spheres", "2"]))
+        #expect(r.stdout.contains("stage profile: 8 passes (4 steps)"), "\(r)")
+        #expect(r.stdout.contains("backward attention "), "\(r)")
+        let metrics = try jsonLines(try ws.text("out/metrics.jsonl"))
+        let profile = try #require(metrics.first { $0["kind"] as? String == "profile" }, "\(metrics)")
+        #expect(profile["passes"] as? Int == 8)
+        let stages = try #require(profile["stages"] as? [[String: Any]])
+        #expect(stages.count == 20)
+        #expect(stages.allSatisfy { ($0["millisecondsPerPass"] as? Double ?? -1) >= 0 })
+        let plain = try await ws.succeed(TinyRun.train(out: "out2", ["--steps": "14"]))
+        #expect(!plain.stdout.contains("stage profile"), "\(plain)")
+    }
+
     @Test(
         "byte tokenizer on Tiny Shakespeare: any prompt encodes",
         .enabled(if: FileManager.default.fileExists(atPath: "/work/shared/data/tinyshakespeare.txt")))

@@ -65,6 +65,35 @@ struct ModelTests {
         #expect(a.allocatedFloats * 4 + 2 * 3 * 64 * 4 == Activations.bytes(config: c, batch: 3, time: 64))
     }
 
+    @Test("a stage profile times every stage of a pass and changes no bit of the gradient")
+    func stageProfile() {
+        let cfg = ModelConfig(vocabSize: 23, contextLength: 16, layers: 2, heads: 2, width: 32)
+        let layout = ParameterLayout(cfg)
+        let p = FloatBuffer(count: layout.count)
+        Initialization.initialize(p.pointer, layout: layout, seed: 5)
+        let rng = RandomSource(seed: 6)
+        func pass(profile: StageProfile?) -> [Float] {
+            let act = Activations(config: cfg, batch: 3, time: 16)
+            act.profile = profile
+            var r = rng
+            for i in 0..<(3 * 16) {
+                act.inputs[i] = Int32(r.next() % 23)
+                act.labels[i] = Int32(r.next() % 23)
+            }
+            let g = FloatBuffer(count: layout.count)
+            GPT.forwardBackward(parameters: p.pointer, gradients: g.pointer, layout: layout, activations: act, lossScale: 0.01)
+            return g.array
+        }
+        let profile = StageProfile()
+        let plain = pass(profile: nil)
+        #expect(pass(profile: profile).elementsEqual(plain) { $0.bitPattern == $1.bitPattern })
+        #expect(pass(profile: profile).elementsEqual(plain) { $0.bitPattern == $1.bitPattern })
+        #expect(profile.times.passes == 2)
+        let untimed = Stage.allCases.filter { profile.times[$0] == 0 }
+        #expect(untimed.isEmpty, "stages never timed: \(untimed)")
+        #expect(Set(Stage.allCases.map(\.label)).count == Stage.allCases.count)
+    }
+
     @Test("a single batch overfits to loss below 0.1")
     func overfit() {
         let cfg = ModelConfig(vocabSize: 16, contextLength: 16, layers: 2, heads: 2, width: 32)

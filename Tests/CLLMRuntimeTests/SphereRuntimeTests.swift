@@ -187,6 +187,31 @@ struct SphereRuntimeTests {
         four.runtime.shutdown()
     }
 
+    @Test("Node Zero sums the spheres' stage profiles, one pass per sphere per step, validation left out")
+    func stageProfiles() async throws {
+        var c = RuntimeConfiguration()
+        c.spheres = 3
+        c.threads = 2
+        let h = Fixture.hyperparameters(batch: 6)
+        let runtime = try SphereRuntime(configuration: c, layout: Fixture.layout, batchSize: 6)
+        defer { runtime.shutdown() }
+        await runtime.nodeZero.initialize(seed: h.seed)
+        #expect(await runtime.nodeZero.stageTimes() == nil)
+        _ = await runtime.nodeZero.step(0, plan: Fixture.plan(h), train: Fixture.train, hyperparameters: h)
+        await runtime.nodeZero.setProfiling(true)
+        for s in 1...4 {
+            _ = await runtime.nodeZero.step(s, plan: Fixture.plan(h), train: Fixture.train, hyperparameters: h)
+        }
+        let times = try #require(await runtime.nodeZero.stageTimes())
+        #expect(times.passes == 3 * 4)
+        #expect(times[.qkv] > 0 && times[.attentionBackward] > 0 && times[.embeddingBackward] > 0)
+        _ = await runtime.nodeZero.validationLoss(validation: Fixture.validation)
+        #expect(await runtime.nodeZero.stageTimes() == times)
+        let report = StageProfileReport(times: times, spheres: 3, gradientPhaseNanoseconds: 4_000_000)
+        #expect(report.steps == 4 && report.gradientPhaseMillisecondsPerStep == 1)
+        #expect(report.stages.count == Stage.allCases.count)
+    }
+
     @Test("hierarchy arithmetic: levels 1/12/144/1728, groups mod 12")
     func hierarchy() throws {
         #expect(SphereHierarchy.positions(levels: 3) == 157)
