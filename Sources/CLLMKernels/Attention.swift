@@ -20,6 +20,25 @@ public enum Attention {
     /// Names this module's specializations (see `Gemm.multiply(_:build:…)`).
     private enum AVX2Build {}
 
+    /// Floats of the scratch `forward` allocates on strips of two `vectorWidth`-wide vectors: every head's
+    /// Kᵀ and V strips of one sequence, a C tile and a ragged row tile.
+    @inlinable
+    public static func forwardScratchFloats(shape: Shape, vectorWidth: Int) -> Int {
+        let nr = 2 * vectorWidth, T = shape.time, hs = shape.headSize
+        let keyStrips = (T + nr - 1) / nr, headStrips = (hs + nr - 1) / nr
+        return shape.heads * (keyStrips * hs * nr + headStrips * T * nr) + Gemm.mr * nr + Gemm.mr * max(T, hs)
+    }
+
+    /// Floats of the scratch `backward` allocates: every head's Vᵀ, K, Q and dO strips of one sequence, dS,
+    /// a transposed row tile, a C tile and a ragged row tile.
+    @inlinable
+    public static func backwardScratchFloats(shape: Shape, vectorWidth: Int) -> Int {
+        let nr = 2 * vectorWidth, T = shape.time, hs = shape.headSize
+        let keyStrips = (T + nr - 1) / nr, headStrips = (hs + nr - 1) / nr
+        return shape.heads * (keyStrips * hs * nr + 3 * headStrips * T * nr) + T * T + Gemm.mr * T + Gemm.mr * nr
+            + Gemm.mr * max(T, hs)
+    }
+
     /// Writes the attention output [B·T, C] and the probabilities [B, H, T, T] (zero above the diagonal).
     public static func forward(
         out: UnsafeMutablePointer<Float>, probs: UnsafeMutablePointer<Float>, qkv: UnsafePointer<Float>,
@@ -53,7 +72,7 @@ public enum Attention {
         // from memory in order (they were written long before, by the qkv GEMM).
         let ktCount = keyStrips * hs * nr, vCount = headStrips * T * nr
         let scratch = UnsafeMutablePointer<Float>.allocate(
-            capacity: H * (ktCount + vCount) + mr * nr + mr * max(T, hs))
+            capacity: forwardScratchFloats(shape: shape, vectorWidth: V.scalarCount))
         defer { scratch.deallocate() }
         let kTs = scratch, vPs = kTs + H * ktCount, tile = vPs + H * vCount, ragged = tile + mr * nr
         for b in 0..<shape.batch {
@@ -87,7 +106,7 @@ public enum Attention {
         // Vᵀ in key strips; K, Q and dO in head-column strips; dS; a transposed row tile; a C tile.
         let vtCount = keyStrips * hs * nr, stripCount = headStrips * T * nr
         let scratch = UnsafeMutablePointer<Float>.allocate(
-            capacity: H * (vtCount + 3 * stripCount) + T * T + mr * T + mr * nr + mr * max(T, hs))
+            capacity: backwardScratchFloats(shape: shape, vectorWidth: V.scalarCount))
         defer { scratch.deallocate() }
         let vTs = scratch, kPs = vTs + H * vtCount, qPs = kPs + H * stripCount, dOPs = qPs + H * stripCount
         let dS = dOPs + H * stripCount, aT = dS + T * T, tile = aT + mr * T, ragged = tile + mr * nr

@@ -14,6 +14,15 @@
 public enum Gemm {
     /// Rows of the register tile.
     public static let mr = 6
+
+    /// Floats of the scratch one `multiply` call allocates (and frees) on a tile of `vectorWidth`-wide
+    /// vectors: the memory model counts the largest of a step's calls once per worker thread.
+    @inlinable
+    public static func scratchFloats(m: Int, n: Int, k: Int, vectorWidth: Int) -> Int {
+        let nr = 2 * vectorWidth, depth = min(k, stripFloats / nr)
+        let panel = (n + nr - 1) / nr * nr * depth, block = (min(m, mc) + mr - 1) / mr * mr * depth
+        return panel + block + mr * nr + nr
+    }
     /// Columns of the AVX2 register tile (two 8-wide vectors); the AVX-512 tile has 32.
     public static let nr = 16
     /// Rows of A kept hot in L2 while every column strip passes over them.
@@ -96,10 +105,10 @@ public enum Gemm {
         let strips = (n + nr - 1) / nr
         let depth = min(k, kc)
         let tilesPerBlock = (min(m, mc) + mr - 1) / mr
-        // One scratch allocation per call: B's panel (every strip, `depth` deep), A's block (row
-        // tiles of 6, `depth` deep), a C tile for ragged edges and a padded bias strip.
+        // One scratch allocation per call (`scratchFloats`): B's panel (every strip, `depth` deep), A's block
+        // (row tiles of 6, `depth` deep), a C tile for ragged edges and a padded bias strip.
         let panelCount = strips * nr * depth, blockCount = tilesPerBlock * mr * depth
-        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: panelCount + blockCount + mr * nr + nr)
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchFloats(m: m, n: n, k: k, vectorWidth: V.scalarCount))
         defer { scratch.deallocate() }
         let panel = scratch, blockA = scratch + panelCount
         let tile = blockA + blockCount, biasPad = tile + mr * nr

@@ -193,6 +193,24 @@ public enum GPT {
         }
     }
 
+    /// Bytes of the largest scratch one kernel call of a training pass over `batch` sequences of `time`
+    /// tokens allocates on this process's kernel build (`Gemm.scratchFloats`, attention's): a thread makes
+    /// one call at a time and frees its scratch after it, so this is what each worker thread adds.
+    public static func kernelScratchBytes(config cfg: ModelConfig, batch: Int, time: Int) -> Int {
+        let w = KernelBuild.current.vectorWidth
+        let N = batch * time, C = cfg.width, H4 = cfg.hiddenWidth, V = cfg.vocabSize
+        // (m, n, k) of every GEMM: forward, the tied head's two backward products, and each linear layer's
+        // weight-gradient and input-gradient products.
+        var shapes = [(N, 3 * C, C), (N, C, C), (N, H4, C), (N, C, H4), (N, V, C), (N, C, V), (V, C, N)]
+        for (inC, outC) in [(C, 3 * C), (C, C), (C, H4), (H4, C)] { shapes += [(inC, outC, N), (N, inC, outC)] }
+        let gemm = shapes.map { Gemm.scratchFloats(m: $0.0, n: $0.1, k: $0.2, vectorWidth: w) }.max() ?? 0
+        let shape = Attention.Shape(batch: batch, time: time, channels: C, heads: cfg.heads)
+        let attention = max(
+            Attention.forwardScratchFloats(shape: shape, vectorWidth: w),
+            Attention.backwardScratchFloats(shape: shape, vectorWidth: w))
+        return max(gemm, attention) * 4
+    }
+
     /// out = x·W + bias (+ residual); W stored (in, out) as GPT-2's Conv1D.
     @inline(__always)
     static func linear(

@@ -23,6 +23,9 @@ public enum KernelBuild: String, Sendable {
     /// The build this process uses.
     public static let current: KernelBuild = requested == KernelBuild.avx2.rawValue || !CPUFeatures.hasAVX512 ? .avx2 : .avx512
 
+    /// Floats per vector of this build's register tile.
+    public var vectorWidth: Int { self == .avx512 ? 16 : 8 }
+
     /// The register tile, for reports.
     public var tile: String { self == .avx512 ? "6×32 on SIMD16" : "6×16 on SIMD8" }
 

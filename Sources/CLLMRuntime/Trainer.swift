@@ -58,41 +58,45 @@ public final class Trainer {
         skippedCheckpoints = skipped
         resumedFrom = restored.map { Checkpoint.directory(in: out, step: $0.state.step) }
 
-        // Data.
+        // Data. The corpus text and its full id array live only in this block: they are freed (and purged
+        // below) before the runtime allocates its buffers, so they never add to the run's peak RSS.
         let source = options.dataPath ?? restored?.state.dataSource ?? TrainingOptions.defaultCorpus
-        let corpus: Corpus
+        let config: ModelConfig
         do {
-            corpus = try Corpus.load(path: source)
-        } catch {
-            if options.dataPath == nil && source == TrainingOptions.defaultCorpus, case .notFound = error {
-                throw .data("the default corpus \(source) is missing: install Debian's fortunes package (apt-get install fortunes) or pass --data FILE")
+            let corpus: Corpus
+            do {
+                corpus = try Corpus.load(path: source)
+            } catch {
+                if options.dataPath == nil && source == TrainingOptions.defaultCorpus, case .notFound = error {
+                    throw .data("the default corpus \(source) is missing: install Debian's fortunes package (apt-get install fortunes) or pass --data FILE")
+                }
+                throw .data("\(error)")
             }
-            throw .data("\(error)")
-        }
-        // Recorded absolute, so eval and resume find it from any working directory.
-        dataSource = Trainer.absolutePath(source)
-        var crc = CRC32C()
-        corpus.text.utf8.withContiguousStorageIfAvailable { crc.update(UnsafeRawBufferPointer($0)) }
-        dataFingerprint = "\(corpus.byteCount):\(crc.hex)"
-        if let recorded = restored?.state.dataFingerprint, recorded != dataFingerprint {
-            throw .data("cannot resume on \(source): it is not the corpus this run was trained on (\(restored?.state.dataSource ?? "?"); fingerprint \(recorded), this corpus \(dataFingerprint))")
-        }
-        corpusFiles = corpus.files.count
-        skippedFiles = corpus.skipped.map { "\($0)" }
-        let tokenizer = restored?.state.tokenizer ?? Tokenizer(kind: options.tokenizer, corpus: corpus.text)
-        let ids: [Int32]
-        do {
-            ids = try tokenizer.encode(corpus.text)
-        } catch {
-            throw .data("the corpus does not fit the checkpoint's tokenizer: \(error)")
-        }
-        self.tokenizer = tokenizer
-        let config = restored?.config ?? options.modelConfig(tokenizer.vocabularySize)
-        do { try config.validate() } catch { throw .invalidOption("invalid model: \(error)") }
-        do {
-            dataset = try TokenDataset(ids: ids, contextLength: config.contextLength)
-        } catch {
-            throw .data("\(source): \(error)")
+            // Recorded absolute, so eval and resume find it from any working directory.
+            dataSource = Trainer.absolutePath(source)
+            var crc = CRC32C()
+            corpus.text.utf8.withContiguousStorageIfAvailable { crc.update(UnsafeRawBufferPointer($0)) }
+            dataFingerprint = "\(corpus.byteCount):\(crc.hex)"
+            if let recorded = restored?.state.dataFingerprint, recorded != dataFingerprint {
+                throw .data("cannot resume on \(source): it is not the corpus this run was trained on (\(restored?.state.dataSource ?? "?"); fingerprint \(recorded), this corpus \(dataFingerprint))")
+            }
+            corpusFiles = corpus.files.count
+            skippedFiles = corpus.skipped.map { "\($0)" }
+            let tokenizer = restored?.state.tokenizer ?? Tokenizer(kind: options.tokenizer, corpus: corpus.text)
+            let ids: [Int32]
+            do {
+                ids = try tokenizer.encode(corpus.text)
+            } catch {
+                throw .data("the corpus does not fit the checkpoint's tokenizer: \(error)")
+            }
+            self.tokenizer = tokenizer
+            config = restored?.config ?? options.modelConfig(tokenizer.vocabularySize)
+            do { try config.validate() } catch { throw .invalidOption("invalid model: \(error)") }
+            do {
+                dataset = try TokenDataset(ids: ids, contextLength: config.contextLength)
+            } catch {
+                throw .data("\(source): \(error)")
+            }
         }
         layout = ParameterLayout(config)
         hyperparameters = restored?.state.hyperparameters ?? options.hyperparameters
@@ -107,6 +111,7 @@ public final class Trainer {
             throw .invalidOption("the resumed run's batch of \(hyperparameters.batchSize) cannot be split across \(options.runtime.spheres) spheres")
         }
         runtimeConfig.spheres = options.runtime.spheres
+        Jemalloc.purgeAll()
         runtime = try SphereRuntime(
             configuration: runtimeConfig, layout: layout, batchSize: hyperparameters.batchSize, faults: options.faults)
         self.restored = restored

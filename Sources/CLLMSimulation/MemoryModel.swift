@@ -20,16 +20,16 @@ public struct MemoryModel: Sendable {
 
     // Fitted constants (Docs/memory.md has the calibration runs).
     /// Resident bytes of the process apart from its buffers: binary, Swift runtime, libraries, jemalloc's base.
-    public static let baselineResident = 16_410_000
+    public static let baselineResident = 17_310_000
     /// Address space of the same.
-    public static let baselineVirtual = 79_060_000
+    public static let baselineVirtual = 79_100_000
     /// Resident bytes one jemalloc arena adds beyond its live data (metadata, thread cache, dirty pages).
-    public static let arenaResident = 640_000
+    public static let arenaResident = 327_000
     /// Address space one arena reserves beyond its live data.
-    public static let arenaVirtual = 6_510_000
+    public static let arenaVirtual = 6_590_000
     /// The shared heap's resident and virtual overhead, as fractions of the buffer bytes it holds.
-    public static let sharedHeapResidentOverhead = 0.095
-    public static let sharedHeapVirtualOverhead = 0.36
+    public static let sharedHeapResidentOverhead = 0.029
+    public static let sharedHeapVirtualOverhead = 0.28
     /// Stack a runtime thread touches (thread descriptor, TLS, its deepest frames: 12–28 KiB measured).
     public static let touchedStack = 32 << 10
     /// Bytes of one idle position's record (its counters object).
@@ -47,9 +47,8 @@ public struct MemoryModel: Sendable {
         let threads = min(s.threads, s.spheres) + 1  // workers + Node Zero
         let idle = s.hierarchy == .full ? SphereHierarchy.positions(levels: SphereHierarchy.levels(toHold: s.spheres)) - s.spheres : 0
         let arenas = s.allocator == .arenas ? threads + s.spheres : 0
-        // GEMM packing scratch, one set per worker thread while it multiplies.
-        let c = config.width, h = config.hiddenWidth
-        let scratch = (max(c * h, c * 3 * c) + 96 * 256 + 6 * h) * 4
+        // Kernel packing scratch: the largest call's, once per worker thread (each makes one call at a time).
+        let scratch = GPT.kernelScratchBytes(config: config, batch: micro, time: config.contextLength)
         var parts: [Component] = [
             Component(name: "process baseline (binary, Swift runtime, libraries)", residentBytes: Self.baselineResident, virtualBytes: Self.baselineVirtual),
             Component(name: "corpus token ids", residentBytes: s.corpusTokens * 4, virtualBytes: s.corpusTokens * 4),

@@ -1,3 +1,4 @@
+import CLLMKernels
 import Testing
 @testable import CLLMModel
 
@@ -92,6 +93,21 @@ struct ModelTests {
         let untimed = Stage.allCases.filter { profile.times[$0] == 0 }
         #expect(untimed.isEmpty, "stages never timed: \(untimed)")
         #expect(Set(Stage.allCases.map(\.label)).count == Stage.allCases.count)
+    }
+
+    @Test("kernel scratch: the largest call of a reference-config pass is the MLP's weight gradient, per build")
+    func kernelScratch() {
+        // fc dW: m 128, n 512, k 768 rows. AVX2: a 512 × 256 panel, 16 row tiles × 6 × 256, a 6×16 tile and a
+        // 16-float bias strip; AVX-512: 128 deep, a 6×32 tile and a 32-float strip.
+        #expect(Gemm.scratchFloats(m: 128, n: 512, k: 768, vectorWidth: 8) == 512 * 256 + 96 * 256 + 6 * 16 + 16)
+        #expect(Gemm.scratchFloats(m: 128, n: 512, k: 768, vectorWidth: 16) == 512 * 128 + 96 * 128 + 6 * 32 + 32)
+        // Fewer rows than a pass is deep: the panel is only as deep as k.
+        #expect(Gemm.scratchFloats(m: 128, n: 512, k: 100, vectorWidth: 8) == 512 * 100 + 96 * 100 + 6 * 16 + 16)
+        let w = KernelBuild.current.vectorWidth
+        #expect(GPT.kernelScratchBytes(config: Self.reference, batch: 12, time: 64)
+            == 4 * Gemm.scratchFloats(m: 128, n: 512, k: 768, vectorWidth: w))
+        let shape = Attention.Shape(batch: 12, time: 64, channels: 128, heads: 4)
+        #expect(Attention.backwardScratchFloats(shape: shape, vectorWidth: 8) == 4 * (2048 + 3 * 2048) + 4096 + 384 + 96 + 384)
     }
 
     @Test("a single batch overfits to loss below 0.1")
