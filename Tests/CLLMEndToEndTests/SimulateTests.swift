@@ -58,4 +58,30 @@ struct SimulateEndToEndTests {
         let r = try await ws.run(["simulate", ws.path("nope.json")])
         expectRefusal(r, mentioning: ["scenario", "not found"])
     }
+
+    @Test("the memory model predicts a real 16-sphere runtime's peak RSS and VmSize within 3%")
+    func memoryModelMatchesTheRuntime() async throws {
+        // The model's constants were fitted once; this catches them drifting as the code changes (they had
+        // drifted to 6% before this test). The probe is the real runtime: 16 spheres on 16 threads, one arena
+        // each, reference model, 2 sequences per sphere, one step.
+        let ws = try Workspace()
+        try ws.write("probe.json", """
+            {"name": "probe-16", "spheres": 16, "threads": 16, "batchSize": 32, "steps": 1, "seeds": 1}
+            """)
+        let model = try await ws.succeed(["simulate", ws.path("probe.json"), "--json"])
+        let prediction = try #require(
+            try JSONSerialization.jsonObject(with: Data(model.stdout.utf8)) as? [String: Any])
+        let probe = try await ws.succeed([
+            "bench", "memory", "--probe", "--spheres", "16", "--threads", "16", "--stack-size", "1048576",
+            "--hierarchy", "active", "--allocator", "arenas", "--steps", "1",
+        ])
+        let measured = try #require(
+            try JSONSerialization.jsonObject(with: Data(probe.stdout.utf8)) as? [String: Any])
+        for (predictedKey, measuredKey) in [("predictedPeakResidentBytes", "peakResidentBytes"), ("predictedVirtualBytes", "virtualBytes")] {
+            let p = try #require(prediction[predictedKey] as? Int, "\(model.stdout)")
+            let m = try #require(measured[measuredKey] as? Int, "\(probe.stdout)")
+            let error = Double(p - m) / Double(m)
+            #expect(abs(error) < 0.03, "\(predictedKey) \(p) against measured \(measuredKey) \(m): \(error * 100)%")
+        }
+    }
 }
