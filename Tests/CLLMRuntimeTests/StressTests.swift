@@ -69,8 +69,11 @@ struct RuntimeStressTests {
         let end = resident()
         // Under a sanitizer the heap keeps freed blocks in quarantine and shadow memory grows with use, so
         // resident memory is only meaningful in the normal build (sanitizer builds read 0 from jemalloc).
+        // Measured: 2.55–2.58 MB after warm-up, 30–100 KB more after 240 steps (dirty pages jemalloc keeps
+        // for up to 10 s), less after 2,400 (they decay). The 256 KiB slack catches a leak of 1.6 KB per
+        // step in the default slice, 0.2 KB per step in the full one.
         if Jemalloc.totals().allocated > 0 {
-            #expect(Double(end) <= Double(warm) * 1.05 + 1_048_576, "RSS grew from \(warm) to \(end) bytes")
+            #expect(Double(end) <= Double(warm) * 1.05 + 262_144, "RSS grew from \(warm) to \(end) bytes")
         }
         // Other suites start and stop threads concurrently, so this runtime's own threads are checked by id.
         let ids = ([runtime.nodeZeroExecutor] + runtime.workerExecutors).map(\.threadID)
