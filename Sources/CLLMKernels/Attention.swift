@@ -22,7 +22,7 @@ public enum Attention {
 
     /// Floats of the scratch `forward` allocates on strips of two `vectorWidth`-wide vectors: every head's
     /// Kᵀ and V strips of one sequence, a C tile and a ragged row tile.
-    @inlinable
+    /// Not inlinable: compiled once, here, never into the AVX-512 module (see `multiply(_:build:…)`).
     public static func forwardScratchFloats(shape: Shape, vectorWidth: Int) -> Int {
         let nr = 2 * vectorWidth, T = shape.time, hs = shape.headSize
         let keyStrips = (T + nr - 1) / nr, headStrips = (hs + nr - 1) / nr
@@ -31,7 +31,7 @@ public enum Attention {
 
     /// Floats of the scratch `backward` allocates: every head's Vᵀ, K, Q and dO strips of one sequence, dS,
     /// a transposed row tile, a C tile and a ragged row tile.
-    @inlinable
+    /// Not inlinable: compiled once, here, never into the AVX-512 module (see `multiply(_:build:…)`).
     public static func backwardScratchFloats(shape: Shape, vectorWidth: Int) -> Int {
         let nr = 2 * vectorWidth, T = shape.time, hs = shape.headSize
         let keyStrips = (T + nr - 1) / nr, headStrips = (hs + nr - 1) / nr

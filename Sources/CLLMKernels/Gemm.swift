@@ -17,7 +17,7 @@ public enum Gemm {
 
     /// Floats of the scratch one `multiply` call allocates (and frees) on a tile of `vectorWidth`-wide
     /// vectors: the memory model counts the largest of a step's calls once per worker thread.
-    @inlinable
+    /// Not inlinable: compiled once, here, never into the AVX-512 module (see `multiply(_:build:…)`).
     public static func scratchFloats(m: Int, n: Int, k: Int, vectorWidth: Int) -> Int {
         let nr = 2 * vectorWidth, depth = min(k, stripFloats / nr)
         let panel = (n + nr - 1) / nr * nr * depth, block = (min(m, mc) + mr - 1) / mr * mr * depth
