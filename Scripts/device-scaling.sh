@@ -47,6 +47,8 @@ if grep -q 'kernel build: avx512' kernels-default.txt; then
 fi
 havepeer=0
 python3 -c 'import torch; print("torch", torch.__version__)' 2>/dev/null && havepeer=1
+echo "--- in-training stage profile (--profile), 1 thread, each build"
+for b in "${builds[@]}"; do train "$b" 1 1 "profile-$b" --profile; sed -n '/stage profile/,/all stages/p' "log-profile-$b"; done
 echo "--- reference config (batch 12), $iters steps, 1 thread, alternating"
 for i in 1 2 3; do
   ((havepeer)) && peer 1 "1t-$i"

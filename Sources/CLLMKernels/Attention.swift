@@ -1,3 +1,5 @@
+import CLLMPrefetch
+
 /// Causal multi-head self-attention on a packed qkv activation, forward and backward.
 ///
 /// `qkv` is [B·T, 3C] (q, k, v each C wide; head h owns columns h·hs ..< (h+1)·hs of each), as GPT-2's
@@ -201,6 +203,7 @@ public enum Attention {
         let strips = (rows + nr - 1) / nr
         for r in 0..<strips * nr {
             let s = r / nr, j = r % nr
+            if r + 4 < rows { cllm_prefetch(src + (r + 4) * ld, heads * cols * 4) }
             for h in 0..<heads {
                 let o = out + (h * strips + s) * cols * nr + j
                 if r < rows {
@@ -223,6 +226,8 @@ public enum Attention {
         let w = V.scalarCount, nr = 2 * w
         let strips = (cols + nr - 1) / nr
         for r in 0..<rows {
+            // qkv and dO rows were written long before: ask for the row 4 ahead while this one is dealt out.
+            if r + 4 < rows { cllm_prefetch(src + (r + 4) * ld, heads * cols * 4) }
             for h in 0..<heads {
                 for s in 0..<strips {
                     let from = src + r * ld + h * cols + s * nr, to = out + (h * strips + s) * rows * nr + r * nr

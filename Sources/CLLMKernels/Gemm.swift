@@ -1,3 +1,5 @@
+import CLLMPrefetch
+
 /// Single-precision matrix multiply, C (+)= op(A) · op(B), row-major, written in Swift on SIMD vectors.
 ///
 /// A register tile of 6 rows × two vectors (twelve accumulators: 6×16 on `SIMD8<Float>` for AVX2, 6×32 on
@@ -154,6 +156,10 @@ public enum Gemm {
                     let bp = UnsafePointer(panel + s * kb * nr)
                     for t in 0..<tiles {
                         let ir = ic + t * mr, rows = min(mr, m - ir)
+                        // The first strip reads A's rows in place, from memory: ask for the next tile's now.
+                        if s == 0 && !packedA && t + 1 < tiles {
+                            for r in (ir + mr)..<min(ir + 2 * mr, m) { cllm_prefetch(a + r * lda + pc, kb * 4) }
+                        }
                         let start = load ? nil : residual.map { $0 + ir * ldc + j }
                         if packedA || rows < mr {
                             kernel(V.self, kb, UnsafePointer(blockA + t * kb * mr), rowStride: 1, kStride: mr, bp,
@@ -186,6 +192,7 @@ public enum Gemm {
             // Each source row is read once, in order, and dealt out to the strips.
             for p in 0..<depth {
                 let src = b + (p0 + p) * ldb
+                if p + 4 < depth { cllm_prefetch(src + 4 * ldb, n * 4) }
                 for s in 0..<full {
                     let from = src + s * nr, to = out + (s * depth + p) * nr
                     storeV(loadV(V.self, from), to); storeV(loadV(V.self, from + w), to + w)
@@ -230,6 +237,11 @@ public enum Gemm {
             let full = rows / mr
             for p in 0..<depth {
                 let row = base + p * ps
+                // This row was written long before (a layer's activations): ask for the row 8 ahead now.
+                if p + 8 < depth {
+                    cllm_prefetch(a + row + 8 * ps, rows * 4)
+                    if let tanh = geluTanh { cllm_prefetch(tanh + row + 8 * ps, rows * 4) }
+                }
                 if let tanh = geluTanh {
                     // Rebuilt four and two at a time: per value the same 0.5·x·(1 + tanh) as the scalar loop.
                     for t in 0..<full {
