@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Installs the Debian packages cllm needs, only those that are missing; running it again changes nothing.
 #
-#   Scripts/setup.sh                 # libjemalloc-dev, fortunes, pkg-config
+#   Scripts/setup.sh                 # libjemalloc-dev, fortunes, pkg-config, binutils
 #   Scripts/setup.sh python3-venv    # the same, plus any packages named
 #
 # libjemalloc-dev: cllm links jemalloc (per-sphere arenas). pkg-config: how SwiftPM finds it.
-# fortunes: the default training corpus, /usr/share/games/fortunes.
+# fortunes: the default training corpus, /usr/share/games/fortunes. binutils: readelf, with which a test
+# checks the AVX-512 module's symbols (Swift's linker needs binutils anyway).
 # Runs as root (CI) or through sudo. Swift itself (6.1 or later) is not installed here: see README.md.
 set -euo pipefail
 
-packages=(libjemalloc-dev fortunes pkg-config "$@")
+packages=(libjemalloc-dev fortunes pkg-config binutils "$@")
 
 if ! command -v dpkg >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; then
   echo "setup: no dpkg/apt-get here; install these yourself: ${packages[*]}" >&2

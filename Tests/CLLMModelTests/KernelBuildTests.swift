@@ -147,4 +147,46 @@ struct KernelBuildTests {
         let forced = getenv(KernelBuild.override).map { String(cString: $0) } == "avx2"
         #expect(KernelBuild.current == (CPUFeatures.hasAVX512 && !forced ? .avx512 : .avx2))
     }
+
+    /// Object files of the AVX-512 module built beside this test binary, when readelf can read them.
+    static let avx512Objects: [String] = {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/readelf"),
+              let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") else { return [] }
+        // The test binary lives in (or inside a bundle in) the build folder that also holds CLLMKernelsAVX512.build.
+        var dir = URL(fileURLWithPath: exe).deletingLastPathComponent()
+        for _ in 0..<4 {
+            let objects = dir.appendingPathComponent("CLLMKernelsAVX512.build")
+            if let names = try? FileManager.default.contentsOfDirectory(atPath: objects.path) {
+                return names.filter { $0.hasSuffix(".o") }.sorted().map { objects.appendingPathComponent($0).path }
+            }
+            dir.deleteLastPathComponent()
+        }
+        return []
+    }()
+
+    @Test("every weak function in the AVX-512 module carries that module's private build type",
+          .enabled(if: !avx512Objects.isEmpty))
+    func avx512WeakSymbolsAreDistinct() throws {
+        // Swift emits specializations as weak symbols and the linker keeps one copy per name: a weak function
+        // of the AVX-512 module named like one of CLLMKernels could make an AVX2 CPU run AVX-512 code.
+        var weak: [String] = []
+        for object in Self.avx512Objects {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/readelf")
+            p.arguments = ["-sW", object]
+            let out = Pipe()
+            p.standardOutput = out
+            try p.run()
+            let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            p.waitUntilExit()
+            #expect(p.terminationStatus == 0, "readelf failed on \(object)")
+            for line in text.split(separator: "\n") {
+                let f = line.split(separator: " ", omittingEmptySubsequences: true)
+                if f.count >= 8 && f[3] == "FUNC" && f[4] == "WEAK" { weak.append(String(f[7])) }
+            }
+        }
+        #expect(!weak.isEmpty, "no weak functions found: the specializations moved, update this test")
+        let shared = weak.filter { !$0.contains("Build33_") }
+        #expect(shared.isEmpty, "weak functions without the module's private build type: \(shared)")
+    }
 }
