@@ -58,46 +58,16 @@ public final class Trainer {
         skippedCheckpoints = skipped
         resumedFrom = restored.map { Checkpoint.directory(in: out, step: $0.state.step) }
 
-        // Data. The corpus text and its full id array live only in this block: they are freed (and purged
-        // below) before the runtime allocates its buffers, so they never add to the run's peak RSS.
-        let source = options.dataPath ?? restored?.state.dataSource ?? TrainingOptions.defaultCorpus
-        let config: ModelConfig
-        do {
-            let corpus: Corpus
-            do {
-                corpus = try Corpus.load(path: source)
-            } catch {
-                if options.dataPath == nil && source == TrainingOptions.defaultCorpus, case .notFound = error {
-                    throw .data("the default corpus \(source) is missing: install Debian's fortunes package (apt-get install fortunes) or pass --data FILE")
-                }
-                throw .data("\(error)")
-            }
-            // Recorded absolute, so eval and resume find it from any working directory.
-            dataSource = Trainer.absolutePath(source)
-            var crc = CRC32C()
-            corpus.text.utf8.withContiguousStorageIfAvailable { crc.update(UnsafeRawBufferPointer($0)) }
-            dataFingerprint = "\(corpus.byteCount):\(crc.hex)"
-            if let recorded = restored?.state.dataFingerprint, recorded != dataFingerprint {
-                throw .data("cannot resume on \(source): it is not the corpus this run was trained on (\(restored?.state.dataSource ?? "?"); fingerprint \(recorded), this corpus \(dataFingerprint))")
-            }
-            corpusFiles = corpus.files.count
-            skippedFiles = corpus.skipped.map { "\($0)" }
-            let tokenizer = restored?.state.tokenizer ?? Tokenizer(kind: options.tokenizer, corpus: corpus.text)
-            let ids: [Int32]
-            do {
-                ids = try tokenizer.encode(corpus.text)
-            } catch {
-                throw .data("the corpus does not fit the checkpoint's tokenizer: \(error)")
-            }
-            self.tokenizer = tokenizer
-            config = restored?.config ?? options.modelConfig(tokenizer.vocabularySize)
-            do { try config.validate() } catch { throw .invalidOption("invalid model: \(error)") }
-            do {
-                dataset = try TokenDataset(ids: ids, contextLength: config.contextLength)
-            } catch {
-                throw .data("\(source): \(error)")
-            }
-        }
+        // Data: the corpus text and its full id array stay inside `loadData`, so they are freed (and purged
+        // below) before the runtime allocates its buffers and never add to the run's peak RSS.
+        let data = try Trainer.loadData(options: options, restored: restored)
+        dataSource = data.source
+        dataFingerprint = data.fingerprint
+        corpusFiles = data.files
+        skippedFiles = data.skipped
+        tokenizer = data.tokenizer
+        dataset = data.dataset
+        let config = data.config
         layout = ParameterLayout(config)
         hyperparameters = restored?.state.hyperparameters ?? options.hyperparameters
         plan = BatchPlan(seed: hyperparameters.seed, trainCount: dataset.train.count, contextLength: config.contextLength)
@@ -116,6 +86,52 @@ public final class Trainer {
             configuration: runtimeConfig, layout: layout, batchSize: hyperparameters.batchSize, faults: options.faults)
         self.restored = restored
         step = restored?.state.step ?? 0
+    }
+
+    /// What a run takes from its corpus.
+    struct LoadedData {
+        var source: String, fingerprint: String, files: Int, skipped: [String]
+        var tokenizer: Tokenizer, config: ModelConfig, dataset: TokenDataset
+    }
+
+    /// Reads and tokenizes the corpus (the checkpoint's, when resuming and no --data is given), checks it
+    /// against a resumed run's fingerprint, and splits it.
+    static func loadData(options: TrainingOptions, restored: Checkpoint?) throws(RuntimeError) -> LoadedData {
+        let source = options.dataPath ?? restored?.state.dataSource ?? TrainingOptions.defaultCorpus
+        let corpus: Corpus
+        do {
+            corpus = try Corpus.load(path: source)
+        } catch {
+            if options.dataPath == nil && source == TrainingOptions.defaultCorpus, case .notFound = error {
+                throw .data("the default corpus \(source) is missing: install Debian's fortunes package (apt-get install fortunes) or pass --data FILE")
+            }
+            throw .data("\(error)")
+        }
+        var crc = CRC32C()
+        corpus.text.utf8.withContiguousStorageIfAvailable { crc.update(UnsafeRawBufferPointer($0)) }
+        let fingerprint = "\(corpus.byteCount):\(crc.hex)"
+        if let recorded = restored?.state.dataFingerprint, recorded != fingerprint {
+            throw .data("cannot resume on \(source): it is not the corpus this run was trained on (\(restored?.state.dataSource ?? "?"); fingerprint \(recorded), this corpus \(fingerprint))")
+        }
+        let tokenizer = restored?.state.tokenizer ?? Tokenizer(kind: options.tokenizer, corpus: corpus.text)
+        let ids: [Int32]
+        do {
+            ids = try tokenizer.encode(corpus.text)
+        } catch {
+            throw .data("the corpus does not fit the checkpoint's tokenizer: \(error)")
+        }
+        let config = restored?.config ?? options.modelConfig(tokenizer.vocabularySize)
+        do { try config.validate() } catch { throw .invalidOption("invalid model: \(error)") }
+        let dataset: TokenDataset
+        do {
+            dataset = try TokenDataset(ids: ids, contextLength: config.contextLength)
+        } catch {
+            throw .data("\(source): \(error)")
+        }
+        // Recorded absolute, so eval and resume find it from any working directory.
+        return LoadedData(
+            source: Trainer.absolutePath(source), fingerprint: fingerprint, files: corpus.files.count,
+            skipped: corpus.skipped.map { "\($0)" }, tokenizer: tokenizer, config: config, dataset: dataset)
     }
 
     /// The checkpoint to continue from, consumed by `prepare()`.
