@@ -110,8 +110,13 @@ public enum GPT {
         let B = act.batch, T = act.time, C = cfg.width, H4 = cfg.hiddenWidth, N = B * T, V = cfg.vocabSize
         let prof = act.profile
         let dx = act.dResidual.pointer
+        // Each weight matrix's gradient, and the tied embedding's first term, is written whole by one GEMM
+        // that starts from zero: the bits of accumulating into a zeroed buffer, without the pass over it.
+        // Only what is accumulated over rows (biases, LayerNorm, the position embedding) is zeroed here.
         prof.measure(.zeroGradient) {
-            G.update(repeating: 0, count: layout.count)
+            for t in layout.tensors where t.shape.count == 1 || t.offset == layout.positionEmbedding {
+                (G + t.offset).update(repeating: 0, count: t.count)
+            }
             dx.update(repeating: 0, count: N * C)
         }
 
@@ -129,7 +134,7 @@ public enum GPT {
                 c: dFinal, ldc: C, accumulate: false)
             KernelBuild.multiply(
                 m: V, n: C, k: N, a: dLogits, lda: act.paddedVocab, transA: true, b: act.finalOut.pointer, ldb: C,
-                c: G + layout.tokenEmbedding, ldc: C, accumulate: true)
+                c: G + layout.tokenEmbedding, ldc: C, accumulate: false)
         }
         prof.measure(.layerNormBackward) {
             LayerNorm.backward(
@@ -222,7 +227,7 @@ public enum GPT {
             bias: bias, residual: residual)
     }
 
-    /// dx = dout·Wᵀ (overwritten); dW += xᵀ·dout; dBias += column sums of dout. With `xGeluTanh`, the layer's
+    /// dx = dout·Wᵀ (overwritten); dW = xᵀ·dout (overwritten); dBias += column sums of dout. With `xGeluTanh`, the layer's
     /// input is GELU(x) rebuilt with those tanh values.
     @inline(__always)
     static func linearBackward(
@@ -232,7 +237,7 @@ public enum GPT {
     ) {
         KernelBuild.multiply(
             m: inC, n: outC, k: rows, a: x, lda: inC, transA: true, b: dout, ldb: outC, c: dWeight, ldc: outC,
-            accumulate: true, aGeluTanh: xGeluTanh)
+            accumulate: false, aGeluTanh: xGeluTanh)
         Elementwise.addColumnSums(dBias, dout, rows: rows, cols: outC)
         KernelBuild.multiply(m: rows, n: inC, k: outC, a: dout, lda: outC, b: weight, ldb: outC, transB: true, c: dx, ldc: inC, accumulate: false)
     }
