@@ -199,11 +199,13 @@ public final class Trainer {
         var lastEval: Double? = nil
         let clock = ContinuousClock()
         // Profiling starts with the steady steps (after 10), or at once in a shorter run.
-        if options.profile && last - step <= 10 { await runtime.nodeZero.setProfiling(true) }
+        var profiling = false
         var profiledGradientNanoseconds: UInt64 = 0
         while step < last {
-            if options.profile && trainedSteps == 10 { await runtime.nodeZero.setProfiling(true) }
-            let profiling = options.profile && (trainedSteps >= 10 || last - step + trainedSteps <= 10)
+            if options.profile && !profiling && (trainedSteps == 10 || (trainedSteps == 0 && last - step <= 10)) {
+                await runtime.nodeZero.setProfiling(true)
+                profiling = true
+            }
             let started = clock.now
             let lr = h.learningRate(at: step)
             let outcome = await runtime.nodeZero.step(step, plan: plan, train: dataset.train, hyperparameters: h)
