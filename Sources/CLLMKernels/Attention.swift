@@ -1,4 +1,4 @@
-import CLLMPrefetch
+import CLLMCacheHints
 
 /// Causal multi-head self-attention on a packed qkv activation, forward and backward.
 ///

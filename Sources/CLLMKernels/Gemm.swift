@@ -1,4 +1,4 @@
-import CLLMPrefetch
+import CLLMCacheHints
 
 /// Single-precision matrix multiply, C (+)= op(A) · op(B), row-major, written in Swift on SIMD vectors.
 ///
@@ -38,7 +38,9 @@ public enum Gemm {
     public enum Epilogue {
         case none
         /// Also writes GELU(C) to `out` and the tanh it used to `tanh` (same shape and stride as C):
-        /// bit-identical to `Gelu.forward` over C, without another pass over memory.
+        /// bit-identical to `Gelu.forward` over C, without another pass over memory. C and `tanh` are what the
+        /// backward pass reads, much later: full tiles go to them with streaming stores where they are
+        /// 32-byte aligned, so they do not evict what the forward pass reads next.
         case gelu(out: UnsafeMutablePointer<Float>, tanh: UnsafeMutablePointer<Float>?)
     }
 
@@ -176,6 +178,7 @@ public enum Gemm {
             }
             pc += kb
         }
+        if case .gelu = epilogue { cllm_stream_fence() }
     }
 
     /// Packs rows p0..<p0+depth of op(B) (all n columns) into strips of `depth` rows × 2·V.scalarCount,
@@ -361,12 +364,20 @@ public enum Gemm {
         tile: UnsafeMutablePointer<Float>, _ c: UnsafeMutablePointer<Float>, _ ldc: Int, rows: Int, cols: Int,
         width nr: Int, epilogue: Epilogue, row: Int
     ) {
+        // Rows of C's tile are rows `row…` of the epilogue's operands, same stride.
         switch epilogue {
         case .none:
             break
         case .gelu(let out, let tanh):
-            // Rows of C's tile are rows `row…` of the epilogue's outputs, same stride.
-            geluTile(out + row * ldc, tanh.map { $0 + row * ldc }, ldc, rows: rows, cols: cols, width: nr, tile: tile)
+            let t = tanh.map { $0 + row * ldc }
+            if rows == mr && cols == nr && streamable(c, ldc) && (t.map { streamable($0, ldc) } ?? true) {
+                // The pre-activation and tanh go past the caches; GELU's output, read next, is stored normally.
+                streamTile(tile, to: c, ldc, width: nr)
+                geluTileInPlace(out + row * ldc, ldc, width: nr, tile: tile)
+                if let t { streamTile(tile, to: t, ldc, width: nr) }
+                return
+            }
+            geluTile(out + row * ldc, t, ldc, rows: rows, cols: cols, width: nr, tile: tile)
         }
         if rows == mr && cols == nr {
             for r in 0..<mr {
@@ -399,6 +410,36 @@ public enum Gemm {
                         tanh?[r * ld + h * 8 + j] = t[j]
                     }
                 }
+            }
+        }
+    }
+
+    /// Whether a C-shaped matrix at `p` with row stride `ld` can take `cllm_stream8` at every tile's rows.
+    @inline(__always)
+    static func streamable(_ p: UnsafeMutablePointer<Float>, _ ld: Int) -> Bool {
+        Int(bitPattern: p) & 31 == 0 && ld & 7 == 0
+    }
+
+    /// Writes a full tile (6 rows of `width`) to `dst` with streaming stores, whole lines at a time.
+    @inline(__always)
+    static func streamTile(_ tile: UnsafeMutablePointer<Float>, to dst: UnsafeMutablePointer<Float>, _ ld: Int, width nr: Int) {
+        for r in 0..<mr {
+            var h = 0
+            while h < nr { cllm_stream8(dst + r * ld + h, tile + r * nr + h); h += 8 }
+        }
+    }
+
+    /// GELU of a full tile: GELU(C) to `out`, and the tanh it used in place of C in `tile`.
+    @inline(__always)
+    static func geluTileInPlace(_ out: UnsafeMutablePointer<Float>, _ ld: Int, width nr: Int, tile: UnsafeMutablePointer<Float>) {
+        for r in 0..<mr {
+            var h = 0
+            while h < nr {
+                let v = load8(tile + r * nr + h)
+                let t = Gelu.tanhOfArgument(v)
+                store8(0.5 * v * (1 + t), out + r * ld + h)
+                store8(t, tile + r * nr + h)
+                h += 8
             }
         }
     }

@@ -1,1 +1,0 @@
-// Header-only (include/cllm_prefetch.h); SwiftPM needs one source file per C target.
