@@ -274,16 +274,25 @@ public enum Attention {
     /// of the products around it gets these bits.
     @usableFromInline @inline(never)
     static func softmaxRow(_ row: UnsafeMutablePointer<Float>, n: Int, width: Int, scale: Float) {
-        var mx = -Float.infinity
+        // The maximum without a branch per value (the scores are finite, so any order gives the same one):
+        // whole chunks, the tail's chunk with the lanes past n masked when it lies inside the row, then
+        // halves of the vector.
         let n8 = n & ~7
+        var m8 = Vec8(repeating: -.infinity)
         var s = 0
-        if n8 > 0 {
-            var m8 = load8(row)
-            s = 8
-            while s < n8 { m8 = max8(m8, load8(row + s)); s += 8 }
-            for i in 0..<8 { mx = max(mx, m8[i]) }
+        while s < n8 { m8 = max8(m8, load8(row + s)); s += 8 }
+        if s < n {
+            if s + 8 <= width {
+                // (Lane numbers as floats: a float compare is one instruction, an integer one is not, here.)
+                let lanes = Vec8(0, 1, 2, 3, 4, 5, 6, 7)
+                m8 = max8(m8, load8(row + s).replacing(with: -.infinity, where: lanes .>= Vec8(repeating: Float(n - s))))
+            } else {
+                for i in s..<n { m8[0] = row[i] > m8[0] ? row[i] : m8[0] }
+            }
         }
-        while s < n { mx = max(mx, row[s]); s += 1 }
+        let m4 = m8.lowHalf.replacing(with: m8.highHalf, where: m8.highHalf .> m8.lowHalf)
+        let m2 = m4.lowHalf.replacing(with: m4.highHalf, where: m4.highHalf .> m4.lowHalf)
+        let mx = m2[1] > m2[0] ? m2[1] : m2[0]
         let sv = Vec8(repeating: scale), mv = Vec8(repeating: mx * scale)
         var acc = Vec8()
         s = 0
