@@ -9,8 +9,9 @@
 #   # on the device, with devrun/ carried:  bash devrun/device-scaling.sh
 #
 # Where the CPU has AVX-512 it first compares the two kernel builds (speed and bits). Where python3 has torch
-# it runs the peer alternately with cllm at 1 and 2 threads (reference config). Then thread scaling at 1, 2,
-# 4, 8 and 16 threads with as many spheres (global batch 48), twice, in opposite orders.
+# it runs the peer alternately with cllm at 1 and 2 threads (reference config). It profiles a training pass at
+# batch 3 and 12 (does a smaller working set speed the kernels up?). Then thread scaling at 1, 2, 4, 8 and 16
+# threads with as many spheres (global batch 48), twice, in opposite orders.
 set -euo pipefail
 cd "$(dirname "$0")"
 export LD_LIBRARY_PATH=$PWD
@@ -49,6 +50,17 @@ havepeer=0
 python3 -c 'import torch; print("torch", torch.__version__)' 2>/dev/null && havepeer=1
 echo "--- in-training stage profile (--profile), 1 thread, each build"
 for b in "${builds[@]}"; do train "$b" 1 1 "profile-$b" --profile; sed -n '/stage profile/,/all stages/p' "log-profile-$b"; done
+# Does a smaller activation footprint make the in-situ GEMMs faster here? (On the 2-core AMD VM it does not:
+# batch 3 costs 6% more per token than batch 12.) Compare each stage's ms per pass × 4 at batch 3 with batch 12.
+echo "--- working set: --profile at batch 3 (x4 steps) and batch 12, 1 thread, ${builds[0]}, alternating"
+for i in 1 2; do
+  for bs in 3 12; do
+    ITERS_SAVED=$iters; iters=$((ITERS_SAVED * 12 / bs))
+    train "${builds[0]}" 1 1 "ws-b$bs-$i" --profile --batch-size "$bs"
+    iters=$ITERS_SAVED
+    grep -E 'GEMM|attention  |all stages' "log-ws-b$bs-$i"
+  done
+done
 echo "--- reference config (batch 12), $iters steps, 1 thread, alternating"
 for i in 1 2 3; do
   ((havepeer)) && peer 1 "1t-$i"
