@@ -37,7 +37,7 @@ public enum Evaluation {
                     (act.tokens + i * t).update(from: base + src * t, count: t)
                     (act.targets + i * t).update(from: base + src * t + 1, count: t)
                 }
-                GPT.forward(parameters: parameters, layout: layout, activations: act, computeLoss: false)
+                GPT.forward(parameters: parameters, layout: layout, activations: act, computeLoss: false, backwardFollows: false)
                 total += CrossEntropy.forward(
                     losses: nil, logits: act.logits.pointer, ld: act.paddedVocab, targets: act.targets,
                     rows: count * t, vocab: layout.config.vocabSize)

@@ -7,10 +7,12 @@ import CLLMKernels
 public enum GPT {
     /// Runs the forward pass over `act.inputs` (batch × time) and returns the summed cross-entropy of
     /// `act.labels` (natural log, Double, in row order). With `computeLoss: false` only logits are produced.
+    /// With `backwardFollows: false` (evaluation on a trainer's buffers) GELU's tanh, which only the backward
+    /// pass reads, is not written.
     @discardableResult
     public static func forward(
         parameters: UnsafePointer<Float>, layout: ParameterLayout, activations act: Activations,
-        computeLoss: Bool = true
+        computeLoss: Bool = true, backwardFollows: Bool = true
     ) -> Double {
         let cfg = layout.config
         let B = act.batch, T = act.time, C = cfg.width, H4 = cfg.hiddenWidth, N = B * T
@@ -57,7 +59,7 @@ public enum GPT {
             prof.measure(.fc) {
                 KernelBuild.multiply(
                     m: N, n: H4, k: C, a: la.ln2, lda: C, b: P + w.fcWeight, ldb: H4, c: la.fcPre, ldc: H4,
-                    accumulate: false, bias: P + w.fcBias, epilogue: .gelu(out: fcAct, tanh: act.forBackward ? la.fcTanh : nil))
+                    accumulate: false, bias: P + w.fcBias, epilogue: .gelu(out: fcAct, tanh: act.forBackward && backwardFollows ? la.fcTanh : nil))
             }
             prof.measure(.fcProjection) {
                 linear(out: la.xNext, x: fcAct, weight: P + w.fcProjWeight, bias: P + w.fcProjBias, residual: la.r2, rows: N, inC: H4, outC: C)
