@@ -248,6 +248,15 @@ public enum Attention {
     @inlinable @inline(__always)
     static func packColumns(_ src: UnsafePointer<Float>, ld: Int, cols: Int, depth: Int, into out: UnsafeMutablePointer<Float>) {
         let mr = Gemm.mr
+        if cols == mr {
+            // Four and two at a time: no per-value test of the column.
+            for d in 0..<depth {
+                let row = UnsafeRawPointer(src + d * ld), o = UnsafeMutableRawPointer(out + d * mr)
+                o.storeBytes(of: row.loadUnaligned(as: SIMD4<Float>.self), as: SIMD4<Float>.self)
+                o.storeBytes(of: row.loadUnaligned(fromByteOffset: 16, as: SIMD2<Float>.self), toByteOffset: 16, as: SIMD2<Float>.self)
+            }
+            return
+        }
         for d in 0..<depth {
             let row = src + d * ld, o = out + d * mr
             for c in 0..<mr { o[c] = c < cols ? row[c] : 0 }
