@@ -52,7 +52,9 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "CLLMModelTests", dependencies: ["CLLMModel", "CLLMKernels", "CLLMKernelsAVX512"]),
-        .testTarget(name: "CLLMRuntimeTests", dependencies: ["CLLMRuntime", "CLLMModel", "CLLMKernels", "CLLMSystem"]),
+        .testTarget(
+            name: "CLLMRuntimeTests",
+            dependencies: ["CLLMRuntime", "CLLMModel", "CLLMKernels", "CLLMSystem", "CLLMSimulation"]),
         // "cllm" makes `swift test` build the binary these tests run.
         .testTarget(name: "CLLMSimulationTests", dependencies: ["CLLMSimulation", "CLLMRuntime", "CLLMModel"]),
         .testTarget(name: "CLLMEndToEndTests", dependencies: ["CLLMModel", "cllm"]),

@@ -10,7 +10,7 @@ public struct Simulation: Sendable {
     let hyperparameters: Hyperparameters
     let plan: BatchPlan
     let train: [Int32]
-    let reference: Reference
+    let reference: SequentialReference
     package let variant: MergeVariant
     /// Micro-batch of the simulated model (one sequence per sphere).
     let microBatch = 1
@@ -36,7 +36,7 @@ public struct Simulation: Sendable {
         let vocab = UInt64(scenario.simulatedModel.vocabulary)
         train = (0..<max(64, 4 * (t + 1))).map { _ in Int32(rng.next() % vocab) }
         plan = BatchPlan(seed: h.seed, trainCount: train.count, contextLength: t)
-        reference = Reference(
+        reference = SequentialReference(
             layout: layout, spheres: scenario.spheres, microBatch: 1, steps: scenario.steps, plan: plan, train: train,
             hyperparameters: h, shards: ShardPlan(parameterCount: layout.count, shardSize: Simulation.shardSize))
     }

@@ -1,5 +1,6 @@
 import CLLMKernels
 import CLLMModel
+import CLLMSimulation
 import Testing
 @testable import CLLMRuntime
 
@@ -47,39 +48,14 @@ enum Fixture {
     }
 
     /// The same steps computed on this thread, one micro-batch after another, summed in sphere order
-    /// through the same shard plan: the specification the runtime must match bit for bit.
+    /// through the same shard plan (the simulation's `SequentialReference`): the specification the runtime
+    /// must match bit for bit.
     static func reference(spheres: Int, batch: Int, steps: Int) -> [Float] {
         let h = hyperparameters(batch: batch)
-        let b = batch / spheres
-        let params = FloatBuffer(count: layout.count)
-        Initialization.initialize(params.pointer, layout: layout, seed: h.seed)
-        let opt = AdamW(layout: layout)
-        let grads = (0..<spheres).map { _ in FloatBuffer(count: layout.count) }
-        let act = Activations(config: config, batch: b, time: config.contextLength)
-        let merged = FloatBuffer(count: layout.count)
-        let shards = ShardPlan(parameterCount: layout.count)
-        let scale = Float(1 / Double(batch * config.contextLength))
-        for step in 0..<steps {
-            for s in 0..<spheres {
-                plan(h).fill(step: step, sequences: (s * b)..<((s + 1) * b), from: train,
-                             inputs: act.inputs.baseAddress!, targets: act.labels.baseAddress!)
-                GPT.forwardBackward(parameters: params.pointer, gradients: grads[s].pointer, layout: layout,
-                                    activations: act, lossScale: scale)
-            }
-            merged.copy(from: grads[0])
-            for s in 1..<max(1, spheres) { Elementwise.add(merged.pointer, grads[s].pointer, count: layout.count) }
-            var squares: [Double] = []
-            for i in 0..<shards.count {
-                let r = shards.range(i)
-                squares.append(Elementwise.sumOfSquares(merged.pointer + r.lowerBound, count: r.count))
-            }
-            let norm = GradientMerge.norm(shardSquares: squares)
-            let u = opt.nextUpdate(hyperparameters: h, learningRate: h.learningRate(at: step),
-                                   gradientScale: AdamW.clipScale(norm: norm, clip: h.gradientClip))
-            opt.apply(u, parameters: params.pointer, gradients: merged.pointer, range: 0..<layout.count)
-            opt.step += 1
-        }
-        return params.array
+        let r = SequentialReference(
+            layout: layout, spheres: spheres, microBatch: batch / spheres, steps: steps, plan: plan(h), train: train,
+            hyperparameters: h, shards: ShardPlan(parameterCount: layout.count))
+        return r.weights.last ?? []
     }
 }
 

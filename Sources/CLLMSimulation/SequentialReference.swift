@@ -2,16 +2,17 @@ import CLLMKernels
 import CLLMModel
 import CLLMRuntime
 
-/// The specification a simulated run is held to: the same steps computed on one thread, micro-batch after
-/// micro-batch, gradients summed in sphere order through the same shard plan. Per step it records the
-/// merged gradient and the weights after the update.
-struct Reference: Sendable {
-    let merged: [[Float]]
-    let weights: [[Float]]
-    let losses: [Double]
+/// The specification a run is held to, simulated or real: the same steps computed on one thread,
+/// micro-batch after micro-batch, gradients summed in sphere order through the same shard plan. Per step it
+/// records the merged gradient and the weights after the update. The simulation checks every step against
+/// it; the runtime's tests check real threads against it.
+public struct SequentialReference: Sendable {
+    public let merged: [[Float]]
+    public let weights: [[Float]]
+    public let losses: [Double]
 
-    init(layout: ParameterLayout, spheres: Int, microBatch: Int, steps: Int, plan: BatchPlan, train: [Int32],
-         hyperparameters h: Hyperparameters, shards: ShardPlan) {
+    public init(layout: ParameterLayout, spheres: Int, microBatch: Int, steps: Int, plan: BatchPlan, train: [Int32],
+                hyperparameters h: Hyperparameters, shards: ShardPlan) {
         let params = FloatBuffer(count: layout.count)
         Initialization.initialize(params.pointer, layout: layout, seed: h.seed)
         let opt = AdamW(layout: layout)
