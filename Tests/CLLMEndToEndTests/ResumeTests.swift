@@ -43,6 +43,21 @@ struct ResumeEndToEndTests {
         #expect(straight.map { $0["loss"] as? Double } == both.map { $0["loss"] as? Double })
     }
 
+    @Test("a 2-sphere run resumed without --spheres keeps 2 spheres: the straight run's bytes, not 1 sphere's")
+    func resumeKeepsSphereCount() async throws {
+        let ws = try Workspace()
+        try ws.writeCorpus()
+        try await ws.succeed(TinyRun.train(out: "two", ["--steps": "6", "--spheres": "2"]))
+        try await ws.succeed(TinyRun.train(out: "one", ["--steps": "6"]))
+        try await ws.succeed(TinyRun.train(out: "stopped", ["--steps": "6", "--spheres": "2", "--stop-after": "3"]))
+        let resumed = try await ws.succeed(TinyRun.train(out: "stopped", ["--steps": "6"], extra: ["--resume"]))
+        #expect(resumed.stdout.contains("done: step 6/6"), "\(resumed)")
+        let model = { (run: String) in try ws.bytes(checkpointDirectory(run, step: 6) + "/model.safetensors") }
+        #expect(try model("stopped") == model("two"), "the resumed run did not keep its 2 spheres")
+        // The check above can fail: one sphere sums the same batch in another order.
+        #expect(try model("one") != model("two"), "1 and 2 spheres gave identical bytes")
+    }
+
     @Test("the same seed twice gives identical bytes; another seed different ones")
     func seedDecidesEverything() async throws {
         let ws = try Workspace()
