@@ -6,7 +6,7 @@ import CLLMCacheHints
 /// `SIMD16<Float>` for AVX-512) runs over k with fused multiply-adds, in Goto's loop order: each slice of
 /// B (4,096/width deep: 256 or 128) is packed into strips one tile wide, and the strips pass over 96-row
 /// blocks of A. A is read in place along its rows (its six values per k broadcast from where they lie); a
-/// transposed A, a ragged last row tile and a GELU-rebuilt A are packed. Each element of C is one FMA
+/// transposed A and a ragged last row tile are packed. Each element of C is one FMA
 /// chain over k in ascending order, whatever the shape, the tile it falls in, the blocking or the vector
 /// width: reproducible to the bit, and the AVX2 and AVX-512 builds give the same bits.
 ///
@@ -37,11 +37,14 @@ public enum Gemm {
     /// What happens to a finished tile of C on its way out, while it is still in registers.
     public enum Epilogue {
         case none
-        /// Also writes GELU(C) to `out` and the tanh it used to `tanh` (same shape and stride as C):
-        /// bit-identical to `Gelu.forward` over C, without another pass over memory. C and `tanh` are what the
-        /// backward pass reads, much later: full tiles go to them with streaming stores where they are
-        /// 32-byte aligned, so they do not evict what the forward pass reads next.
-        case gelu(out: UnsafeMutablePointer<Float>, tanh: UnsafeMutablePointer<Float>?)
+        /// Writes GELU(C) to `out` and, when given, GELU′(C) to `derivative` (same shape and stride as C):
+        /// bit-identical to `Gelu.forward` over C, without another pass over memory. C itself is not kept:
+        /// `out` must be passed as C too; partial sums wait there between passes over k, and GELU replaces
+        /// them. What the MLP's backward pass needs is GELU's output (its next layer's input) and derivative,
+        /// so the pre-activation is never written to memory. Full tiles go out with streaming stores where
+        /// 32-byte aligned: the next GEMM reads GELU's output once, in order, and the derivative waits for
+        /// the backward pass.
+        case gelu(out: UnsafeMutablePointer<Float>, derivative: UnsafeMutablePointer<Float>?)
     }
 
     /// Computes `C[m×n] = (accumulate ? C : bias) + op(A)[m×k] · op(B)[k×n]` (bias broadcast over rows;
@@ -52,20 +55,17 @@ public enum Gemm {
     /// - `ldc`: row stride of C (m×n).
     /// - `residual`: when given and not accumulating, C starts as residual + bias (residual laid out as C):
     ///   bit-identical to filling C with residual + bias and accumulating, without that pass over memory.
-    /// - `aGeluTanh`: when given, op(A) is GELU of A's values rebuilt with these tanh values (same layout
-    ///   as A), as they are packed: bit-identical to `Gelu.recompute` into a buffer and multiplying that.
     public static func multiply(
         m: Int, n: Int, k: Int,
         a: UnsafePointer<Float>, lda: Int, transA: Bool = false,
         b: UnsafePointer<Float>, ldb: Int, transB: Bool = false,
         c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool,
-        bias: UnsafePointer<Float>? = nil, residual: UnsafePointer<Float>? = nil, epilogue: Epilogue = .none,
-        aGeluTanh: UnsafePointer<Float>? = nil
+        bias: UnsafePointer<Float>? = nil, residual: UnsafePointer<Float>? = nil, epilogue: Epilogue = .none
     ) {
         multiply(
             SIMD8<Float>.self, build: AVX2Build.self, m: m, n: n, k: k, a: a, lda: lda, transA: transA, b: b,
             ldb: ldb, transB: transB, c: c, ldc: ldc, accumulate: accumulate, bias: bias, residual: residual,
-            epilogue: epilogue, aGeluTanh: aGeluTanh)
+            epilogue: epilogue)
     }
 
     /// Names this module's specialization of the generic `multiply`.
@@ -83,10 +83,12 @@ public enum Gemm {
         a: UnsafePointer<Float>, lda: Int, transA: Bool = false,
         b: UnsafePointer<Float>, ldb: Int, transB: Bool = false,
         c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool,
-        bias: UnsafePointer<Float>? = nil, residual: UnsafePointer<Float>? = nil, epilogue: Epilogue = .none,
-        aGeluTanh: UnsafePointer<Float>? = nil
+        bias: UnsafePointer<Float>? = nil, residual: UnsafePointer<Float>? = nil, epilogue: Epilogue = .none
     ) where V.Scalar == Float {
         precondition(m >= 0 && n >= 0 && k >= 0, "negative GEMM size")
+        if case .gelu(let out, _) = epilogue {
+            precondition(out == c, "the GELU epilogue keeps C in its output: pass out as c")
+        }
         if m == 0 || n == 0 { return }
         if k == 0 {
             if !accumulate {
@@ -100,8 +102,10 @@ public enum Gemm {
                     } else if let bias { (c + i * ldc).update(from: bias, count: n) } else { (c + i * ldc).update(repeating: 0, count: n) }
                 }
             }
-            if case .gelu(let out, let tanh) = epilogue {
-                for i in 0..<m { Gelu.forward(out: out + i * ldc, tanhOut: tanh.map { $0 + i * ldc }, x: c + i * ldc, count: n) }
+            if case .gelu(let out, let derivative) = epilogue {
+                for i in 0..<m {
+                    Gelu.forward(out: out + i * ldc, derivative: derivative.map { $0 + i * ldc }, x: c + i * ldc, count: n)
+                }
             }
             return
         }
@@ -117,7 +121,7 @@ public enum Gemm {
         let panel = scratch, blockA = scratch + panelCount
         let tile = blockA + blockCount, biasPad = tile + mr * nr
         // A transposed would be read six floats per cache line: pack it. A in place is read along its rows.
-        let packedA = transA || aGeluTanh != nil
+        let packedA = transA
         var pc = 0
         while pc < k {
             let kb = min(kc, k - pc)
@@ -129,13 +133,12 @@ public enum Gemm {
                 let mb = min(mc, m - ic)
                 let tiles = (mb + mr - 1) / mr
                 if packedA {
-                    packA(a, lda: lda, trans: transA, i0: ic, rows: mb, p0: pc, depth: kb, geluTanh: aGeluTanh,
-                          into: blockA)
+                    packA(a, lda: lda, trans: transA, i0: ic, rows: mb, p0: pc, depth: kb, into: blockA)
                 } else if mb % mr != 0 {
                     // Only the ragged last row tile is packed (zero rows below); full tiles are read in place.
                     let full = mb - mb % mr
                     packA(a + full * lda, lda: lda, trans: false, i0: ic, rows: mb - full, p0: pc, depth: kb,
-                          geluTanh: nil, into: blockA + (full / mr) * kb * mr)
+                          into: blockA + (full / mr) * kb * mr)
                 }
                 for s in 0..<strips {
                     let j = s * nr
@@ -152,7 +155,8 @@ public enum Gemm {
                     if last {
                         switch epilogue {
                         case .none: break
-                        case .gelu(let out, let tanh): tileEpilogue = .gelu(out: out + j, tanh: tanh.map { $0 + j })
+                        case .gelu(let out, let derivative):
+                            tileEpilogue = .gelu(out: out + j, derivative: derivative.map { $0 + j })
                         }
                     }
                     let bp = UnsafePointer(panel + s * kb * nr)
@@ -223,12 +227,11 @@ public enum Gemm {
     }
 
     /// Packs rows i0..<i0+rows, columns p0..<p0+depth of op(A) into row tiles of 6: tile t holds `depth`
-    /// groups of six (rows i0+6t ..< i0+6t+6), a ragged last tile padded with zero rows. With `geluTanh`,
-    /// each value x becomes 0.5·x·(1 + tanh) as `Gelu.recompute` computes it.
+    /// groups of six (rows i0+6t ..< i0+6t+6), a ragged last tile padded with zero rows.
     @inlinable @inline(__always)
     static func packA(
         _ a: UnsafePointer<Float>, lda: Int, trans: Bool, i0: Int, rows: Int, p0: Int, depth: Int,
-        geluTanh: UnsafePointer<Float>?, into out: UnsafeMutablePointer<Float>
+        into out: UnsafeMutablePointer<Float>
     ) {
         // Element (row r, step p) of op(A) sits at a[r·rs + p·ps].
         let rs = trans ? 1 : lda, ps = trans ? lda : 1
@@ -241,26 +244,10 @@ public enum Gemm {
             for p in 0..<depth {
                 let row = base + p * ps
                 // This row was written long before (a layer's activations): ask for the row 8 ahead now.
-                if p + 8 < depth {
-                    cllm_prefetch(a + row + 8 * ps, rows * 4)
-                    if let tanh = geluTanh { cllm_prefetch(tanh + row + 8 * ps, rows * 4) }
-                }
-                if let tanh = geluTanh {
-                    // Rebuilt four and two at a time: per value the same 0.5·x·(1 + tanh) as the scalar loop.
-                    for t in 0..<full {
-                        let off = row + t * mr, o = out + t * depth * mr + p * mr
-                        let x4 = UnsafeRawPointer(a + off).loadUnaligned(as: SIMD4<Float>.self)
-                        let t4 = UnsafeRawPointer(tanh + off).loadUnaligned(as: SIMD4<Float>.self)
-                        let x2 = UnsafeRawPointer(a + off + 4).loadUnaligned(as: SIMD2<Float>.self)
-                        let t2 = UnsafeRawPointer(tanh + off + 4).loadUnaligned(as: SIMD2<Float>.self)
-                        UnsafeMutableRawPointer(o).storeBytes(of: 0.5 * x4 * (1 + t4), as: SIMD4<Float>.self)
-                        UnsafeMutableRawPointer(o + 4).storeBytes(of: 0.5 * x2 * (1 + t2), as: SIMD2<Float>.self)
-                    }
-                } else {
-                    for t in 0..<full {
-                        let src = a + row + t * mr, o = out + t * depth * mr + p * mr
-                        o[0] = src[0]; o[1] = src[1]; o[2] = src[2]; o[3] = src[3]; o[4] = src[4]; o[5] = src[5]
-                    }
+                if p + 8 < depth { cllm_prefetch(a + row + 8 * ps, rows * 4) }
+                for t in 0..<full {
+                    let src = a + row + t * mr, o = out + t * depth * mr + p * mr
+                    o[0] = src[0]; o[1] = src[1]; o[2] = src[2]; o[3] = src[3]; o[4] = src[4]; o[5] = src[5]
                 }
             }
             t = full
@@ -269,17 +256,8 @@ public enum Gemm {
             let dst = out + t * depth * mr
             let valid = min(mr, rows - t * mr)
             let first = base + t * mr * rs
-            if let tanh = geluTanh {
-                for p in 0..<depth {
-                    for r in 0..<mr {
-                        let off = first + r * rs + p * ps
-                        dst[p * mr + r] = r < valid ? 0.5 * a[off] * (1 + tanh[off]) : 0
-                    }
-                }
-            } else {
-                for p in 0..<depth {
-                    for r in 0..<mr { dst[p * mr + r] = r < valid ? a[first + r * rs + p * ps] : 0 }
-                }
+            for p in 0..<depth {
+                for r in 0..<mr { dst[p * mr + r] = r < valid ? a[first + r * rs + p * ps] : 0 }
             }
             t += 1
         }
@@ -368,16 +346,14 @@ public enum Gemm {
         switch epilogue {
         case .none:
             break
-        case .gelu(let out, let tanh):
-            let t = tanh.map { $0 + row * ldc }
-            if rows == mr && cols == nr && streamable(c, ldc) && (t.map { streamable($0, ldc) } ?? true) {
-                // The pre-activation and tanh go past the caches; GELU's output, read next, is stored normally.
-                streamTile(tile, to: c, ldc, width: nr)
-                geluTileInPlace(out + row * ldc, ldc, width: nr, tile: tile)
-                if let t { streamTile(tile, to: t, ldc, width: nr) }
-                return
+        case .gelu(let out, let derivative):
+            let o = out + row * ldc, d = derivative.map { $0 + row * ldc }
+            if rows == mr && cols == nr && streamable(o, ldc) && (d.map { streamable($0, ldc) } ?? true) {
+                streamGeluTile(tile, out: o, derivative: d, ldc, width: nr)
+            } else {
+                geluTile(o, d, ldc, rows: rows, cols: cols, width: nr, tile: tile)
             }
-            geluTile(out + row * ldc, t, ldc, rows: rows, cols: cols, width: nr, tile: tile)
+            return  // C itself is not kept (`Epilogue.gelu`).
         }
         if rows == mr && cols == nr {
             for r in 0..<mr {
@@ -389,10 +365,11 @@ public enum Gemm {
         }
     }
 
-    /// GELU of a finished tile (6 rows of `width`), written to `out` and `tanh`, eight values at a time.
+    /// GELU and GELU′ of a finished tile (6 rows of `width`), stored to `out` and `derivative`, eight values
+    /// at a time.
     @inline(__always)
     static func geluTile(
-        _ out: UnsafeMutablePointer<Float>, _ tanh: UnsafeMutablePointer<Float>?, _ ld: Int, rows: Int, cols: Int,
+        _ out: UnsafeMutablePointer<Float>, _ derivative: UnsafeMutablePointer<Float>?, _ ld: Int, rows: Int, cols: Int,
         width nr: Int, tile: UnsafeMutablePointer<Float>
     ) {
         let full = cols == nr
@@ -400,45 +377,40 @@ public enum Gemm {
             for h in 0..<(nr / 8) {
                 let v = load8(tile + r * nr + h * 8)
                 let t = Gelu.tanhOfArgument(v)
-                let g = 0.5 * v * (1 + t)
+                let g = 0.5 * v * (1 + t), d = Gelu.derivative(v, t)
                 if full {
                     store8(g, out + r * ld + h * 8)
-                    if let tanh { store8(t, tanh + r * ld + h * 8) }
+                    if let derivative { store8(d, derivative + r * ld + h * 8) }
                 } else {
                     for j in 0..<8 where h * 8 + j < cols {
                         out[r * ld + h * 8 + j] = g[j]
-                        tanh?[r * ld + h * 8 + j] = t[j]
+                        derivative?[r * ld + h * 8 + j] = d[j]
                     }
                 }
             }
         }
     }
 
-    /// Whether a C-shaped matrix at `p` with row stride `ld` can take `cllm_stream8` at every tile's rows.
+    /// Whether a C-shaped matrix at `p` with row stride `ld` can take streaming stores at every tile's rows.
     @inline(__always)
     static func streamable(_ p: UnsafeMutablePointer<Float>, _ ld: Int) -> Bool {
         Int(bitPattern: p) & 31 == 0 && ld & 7 == 0
     }
 
-    /// Writes a full tile (6 rows of `width`) to `dst` with streaming stores, whole lines at a time.
+    /// GELU and GELU′ of a full tile, written with streaming stores straight from the registers (`out` and
+    /// `derivative` 32-byte aligned): the same values as `geluTile`.
     @inline(__always)
-    static func streamTile(_ tile: UnsafeMutablePointer<Float>, to dst: UnsafeMutablePointer<Float>, _ ld: Int, width nr: Int) {
-        for r in 0..<mr {
-            var h = 0
-            while h < nr { cllm_stream8(dst + r * ld + h, tile + r * nr + h); h += 8 }
-        }
-    }
-
-    /// GELU of a full tile: GELU(C) to `out`, and the tanh it used in place of C in `tile`.
-    @inline(__always)
-    static func geluTileInPlace(_ out: UnsafeMutablePointer<Float>, _ ld: Int, width nr: Int, tile: UnsafeMutablePointer<Float>) {
+    static func streamGeluTile(
+        _ tile: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>, derivative: UnsafeMutablePointer<Float>?,
+        _ ld: Int, width nr: Int
+    ) {
         for r in 0..<mr {
             var h = 0
             while h < nr {
                 let v = load8(tile + r * nr + h)
                 let t = Gelu.tanhOfArgument(v)
-                store8(0.5 * v * (1 + t), out + r * ld + h)
-                store8(t, tile + r * nr + h)
+                cllm_stream_vector8(out + r * ld + h, 0.5 * v * (1 + t))
+                if let derivative { cllm_stream_vector8(derivative + r * ld + h, Gelu.derivative(v, t)) }
                 h += 8
             }
         }

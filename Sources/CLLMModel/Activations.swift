@@ -14,9 +14,9 @@ public final class Activations {
     let targets: UnsafeMutablePointer<Int32>
     /// Residual stream entering each layer, plus the final one: (layers + 1) × N×C.
     let residual: FloatBuffer
-    let ln1Out, ln1Mean, ln1Rstd, qkv, probs, attOut, residual2, ln2Out, ln2Mean, ln2Rstd, fcPre, fcTanh: FloatBuffer
-    /// GELU output of the layer being computed (one layer: the backward rebuilds it from fcPre and fcTanh).
-    let fcAct: FloatBuffer
+    /// Per layer; `fcAct` is GELU's output (the fc projection's input) and `fcDerivative` GELU′ at the
+    /// pre-activation, which is all the MLP's backward pass needs of it (the pre-activation is never kept).
+    let ln1Out, ln1Mean, ln1Rstd, qkv, probs, attOut, residual2, ln2Out, ln2Mean, ln2Rstd, fcAct, fcDerivative: FloatBuffer
     let finalOut, finalMean, finalRstd, logits: FloatBuffer
     // Gradient scratch, one layer deep.
     let dResidual, dLn, dQkv, dAttOut, dFc: FloatBuffer
@@ -53,7 +53,7 @@ public final class Activations {
         attOut = buf(l * n * c)
         residual2 = buf(l * n * c)
         ln2Out = buf(l * n * c); ln2Mean = buf(l * n); ln2Rstd = buf(l * n)
-        fcPre = buf(l * n * h); fcTanh = buf(l * n * h); fcAct = buf(n * h)
+        fcAct = buf(l * n * h); fcDerivative = buf(l * n * h)
         finalOut = buf(n * c); finalMean = buf(n); finalRstd = buf(n)
         logits = buf(n * paddedVocab)
         dResidual = buf(g * n * c); dLn = buf(g * n * c); dQkv = buf(g * n * 3 * c); dAttOut = buf(g * n * c)
@@ -71,7 +71,7 @@ public final class Activations {
         let l = forBackward ? config.layers : 1
         let vp = (config.vocabSize + 15) & ~15
         let perLayer = 7 * n * c + 4 * n + batch * config.heads * time * time + 2 * n * h
-        let final = n * c + 2 * n + n * vp + n * h
+        let final = n * c + 2 * n + n * vp
         let scratch = forBackward ? 6 * n * c + n * h : 0
         let residual = (forBackward ? l + 1 : 2) * n * c
         return (residual + l * perLayer + final + scratch) * 4 + 2 * n * 4
@@ -84,7 +84,7 @@ public final class Activations {
 
     /// Layer `l`'s slices of the per-layer buffers, and the residual streams entering and leaving it.
     struct Layer {
-        let x, ln1, ln1Mean, ln1Rstd, qkv, att, probs, r2, ln2, ln2Mean, ln2Rstd, fcPre, fcTanh, xNext:
+        let x, ln1, ln1Mean, ln1Rstd, qkv, att, probs, r2, ln2, ln2Mean, ln2Rstd, fcAct, fcDerivative, xNext:
             UnsafeMutablePointer<Float>
     }
 
@@ -95,13 +95,14 @@ public final class Activations {
             ln1Mean: ln1Mean.pointer + k * n, ln1Rstd: ln1Rstd.pointer + k * n, qkv: qkv.pointer + k * n * 3 * c,
             att: attOut.pointer + k * n * c, probs: probs.pointer + k * batch * config.heads * time * time,
             r2: residual2.pointer + k * n * c, ln2: ln2Out.pointer + k * n * c, ln2Mean: ln2Mean.pointer + k * n,
-            ln2Rstd: ln2Rstd.pointer + k * n, fcPre: fcPre.pointer + k * n * h, fcTanh: fcTanh.pointer + k * n * h,
+            ln2Rstd: ln2Rstd.pointer + k * n, fcAct: fcAct.pointer + k * n * h,
+            fcDerivative: fcDerivative.pointer + k * n * h,
             xNext: residual.pointer + residualSlot(l + 1) * n * c)
     }
 
     /// Floats actually allocated (checks `bytes(…)` in tests).
     var allocatedFloats: Int {
-        [residual, ln1Out, ln1Mean, ln1Rstd, qkv, probs, attOut, residual2, ln2Out, ln2Mean, ln2Rstd, fcPre, fcTanh, fcAct,
+        [residual, ln1Out, ln1Mean, ln1Rstd, qkv, probs, attOut, residual2, ln2Out, ln2Mean, ln2Rstd, fcAct, fcDerivative,
          finalOut, finalMean, finalRstd, logits, dResidual, dLn, dQkv, dAttOut, dFc].reduce(0) { $0 + $1.count }
     }
 

@@ -7,8 +7,8 @@ import CLLMKernels
 public enum GPT {
     /// Runs the forward pass over `act.inputs` (batch × time) and returns the summed cross-entropy of
     /// `act.labels` (natural log, Double, in row order). With `computeLoss: false` only logits are produced.
-    /// With `backwardFollows: false` (evaluation on a trainer's buffers) GELU's tanh, which only the backward
-    /// pass reads, is not written.
+    /// With `backwardFollows: false` (evaluation on a trainer's buffers) GELU's derivative, which only the
+    /// backward pass reads, is not written.
     @discardableResult
     public static func forward(
         parameters: UnsafePointer<Float>, layout: ParameterLayout, activations act: Activations,
@@ -34,7 +34,6 @@ public enum GPT {
         for l in 0..<cfg.layers {
             let w = layout.blocks[l]
             let la = act.layer(l)
-            let fcAct = act.fcAct.pointer
 
             prof.measure(.layerNorm) {
                 LayerNorm.forward(
@@ -55,14 +54,15 @@ public enum GPT {
                     out: la.ln2, mean: la.ln2Mean, rstd: la.ln2Rstd, x: la.r2, weight: P + w.ln2Weight,
                     bias: P + w.ln2Bias, rows: N, c: C)
             }
-            // fc, with GELU applied to each tile as it leaves the registers.
+            // fc, with GELU and its derivative taken from each tile as it leaves the registers; the
+            // pre-activation itself is not kept.
             prof.measure(.fc) {
                 KernelBuild.multiply(
-                    m: N, n: H4, k: C, a: la.ln2, lda: C, b: P + w.fcWeight, ldb: H4, c: la.fcPre, ldc: H4,
-                    accumulate: false, bias: P + w.fcBias, epilogue: .gelu(out: fcAct, tanh: act.forBackward && backwardFollows ? la.fcTanh : nil))
+                    m: N, n: H4, k: C, a: la.ln2, lda: C, b: P + w.fcWeight, ldb: H4, c: la.fcAct, ldc: H4,
+                    accumulate: false, bias: P + w.fcBias, epilogue: .gelu(out: la.fcAct, derivative: act.forBackward && backwardFollows ? la.fcDerivative : nil))
             }
             prof.measure(.fcProjection) {
-                linear(out: la.xNext, x: fcAct, weight: P + w.fcProjWeight, bias: P + w.fcProjBias, residual: la.r2, rows: N, inC: H4, outC: C)
+                linear(out: la.xNext, x: la.fcAct, weight: P + w.fcProjWeight, bias: P + w.fcProjBias, residual: la.r2, rows: N, inC: H4, outC: C)
             }
         }
 
@@ -152,13 +152,12 @@ public enum GPT {
             let dFc = act.dFc.pointer, dLn = act.dLn.pointer, dQkv = act.dQkv.pointer, dAtt = act.dAttOut.pointer
 
             // MLP output projection; dx currently holds d(x_{l+1}), which is also d(r2) through the skip.
-            // GELU's output is rebuilt from fcPre and fcTanh as the weight-gradient GEMM packs it.
             prof.measure(.fcProjectionBackward) {
                 linearBackward(
-                    dx: dFc, dWeight: G + w.fcProjWeight, dBias: G + w.fcProjBias, dout: dx, x: la.fcPre,
-                    xGeluTanh: la.fcTanh, weight: P + w.fcProjWeight, rows: N, inC: H4, outC: C)
+                    dx: dFc, dWeight: G + w.fcProjWeight, dBias: G + w.fcProjBias, dout: dx, x: la.fcAct,
+                    weight: P + w.fcProjWeight, rows: N, inC: H4, outC: C)
             }
-            prof.measure(.geluBackward) { Gelu.backward(dx: dFc, dout: dFc, x: la.fcPre, tanh: la.fcTanh, count: N * H4) }
+            prof.measure(.geluBackward) { Gelu.backward(dx: dFc, dout: dFc, derivative: la.fcDerivative, count: N * H4) }
             prof.measure(.fcBackward) {
                 linearBackward(
                     dx: dLn, dWeight: G + w.fcWeight, dBias: G + w.fcBias, dout: dFc, x: la.ln2,
@@ -229,17 +228,15 @@ public enum GPT {
             bias: bias, residual: residual)
     }
 
-    /// dx = dout·Wᵀ (overwritten); dW = xᵀ·dout (overwritten); dBias += column sums of dout. With `xGeluTanh`, the layer's
-    /// input is GELU(x) rebuilt with those tanh values.
+    /// dx = dout·Wᵀ (overwritten); dW = xᵀ·dout (overwritten); dBias += column sums of dout.
     @inline(__always)
     static func linearBackward(
         dx: UnsafeMutablePointer<Float>, dWeight: UnsafeMutablePointer<Float>, dBias: UnsafeMutablePointer<Float>,
-        dout: UnsafePointer<Float>, x: UnsafePointer<Float>, xGeluTanh: UnsafePointer<Float>? = nil,
-        weight: UnsafePointer<Float>, rows: Int, inC: Int, outC: Int
+        dout: UnsafePointer<Float>, x: UnsafePointer<Float>, weight: UnsafePointer<Float>, rows: Int, inC: Int, outC: Int
     ) {
         KernelBuild.multiply(
             m: inC, n: outC, k: rows, a: x, lda: inC, transA: true, b: dout, ldb: outC, c: dWeight, ldc: outC,
-            accumulate: false, aGeluTanh: xGeluTanh)
+            accumulate: false)
         Elementwise.addColumnSums(dBias, dout, rows: rows, cols: outC)
         KernelBuild.multiply(m: rows, n: inC, k: outC, a: dout, lda: outC, b: weight, ldb: outC, transB: true, c: dx, ldc: inC, accumulate: false)
     }

@@ -23,7 +23,7 @@ public enum Stage: Int, CaseIterable, Sendable, Codable {
         case .lossBackward: "backward cross-entropy"
         case .logitsBackward: "backward logits GEMMs"
         case .layerNormBackward: "backward LayerNorm"
-        case .fcProjectionBackward: "backward fc projection GEMMs (GELU rebuilt)"
+        case .fcProjectionBackward: "backward fc projection GEMMs"
         case .geluBackward: "backward GELU"
         case .fcBackward: "backward fc GEMMs"
         case .attentionProjectionBackward: "backward attention projection GEMMs"

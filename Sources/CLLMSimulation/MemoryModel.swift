@@ -22,14 +22,14 @@ public struct MemoryModel: Sendable {
     /// Resident bytes of the process apart from its buffers: binary, Swift runtime, libraries, jemalloc's base.
     public static let baselineResident = 17_310_000
     /// Address space of the same.
-    public static let baselineVirtual = 79_100_000
+    public static let baselineVirtual = 89_740_000
     /// Resident bytes one jemalloc arena adds beyond its live data (metadata, thread cache, dirty pages).
     public static let arenaResident = 327_000
     /// Address space one arena reserves beyond its live data.
-    public static let arenaVirtual = 6_590_000
+    public static let arenaVirtual = 3_311_000
     /// The shared heap's resident and virtual overhead, as fractions of the buffer bytes it holds.
     public static let sharedHeapResidentOverhead = 0.029
-    public static let sharedHeapVirtualOverhead = 0.28
+    public static let sharedHeapVirtualOverhead = 0.226
     /// Stack a runtime thread touches (thread descriptor, TLS, its deepest frames: 12–28 KiB measured).
     public static let touchedStack = 32 << 10
     /// Bytes of one idle position's record (its counters object).

@@ -72,7 +72,7 @@ struct Bench: AsyncParsableCommand {
             // The other kernels of one step, at the same shapes.
             let qkv = FloatBuffer(count: n * 3 * c), att = FloatBuffer(count: n * c)
             let probs = FloatBuffer(count: batchSize * heads * t * t), dqkv = FloatBuffer(count: n * 3 * c)
-            let hidden = FloatBuffer(count: n * h), act = FloatBuffer(count: n * h), th = FloatBuffer(count: n * h)
+            let hidden = FloatBuffer(count: n * h), act = FloatBuffer(count: n * h), slope = FloatBuffer(count: n * h)
             var rng = RandomSource(seed: 2)
             for i in 0..<qkv.count { qkv[i] = Float(rng.nextNormal()) }
             for i in 0..<hidden.count { hidden[i] = Float(rng.nextNormal()) }
@@ -90,8 +90,8 @@ struct Bench: AsyncParsableCommand {
             }
             let af = best { KernelBuild.attentionForward(out: att.pointer, probs: probs.pointer, qkv: qkv.pointer, shape: shape) }
             let ab = best { KernelBuild.attentionBackward(dqkv: dqkv.pointer, dout: att.pointer, qkv: qkv.pointer, probs: probs.pointer, shape: shape) }
-            let gf = best { Gelu.forward(out: act.pointer, tanhOut: th.pointer, x: hidden.pointer, count: n * h) }
-            let gb = best { Gelu.backward(dx: act.pointer, dout: act.pointer, x: hidden.pointer, tanh: th.pointer, count: n * h) }
+            let gf = best { Gelu.forward(out: act.pointer, derivative: slope.pointer, x: hidden.pointer, count: n * h) }
+            let gb = best { Gelu.backward(dx: act.pointer, dout: act.pointer, derivative: slope.pointer, count: n * h) }
             print("attention forward \(fmt(af * Double(layers), 2)) ms/step, backward \(fmt(ab * Double(layers), 2)) ms/step (all layers)")
             print("GELU forward \(fmt(gf * Double(layers), 2)) ms/step, backward \(fmt(gb * Double(layers), 2)) ms/step")
         }
