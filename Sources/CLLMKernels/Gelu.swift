@@ -14,30 +14,35 @@ public enum Gelu {
         let n8 = count & ~7
         var i = 0
         while i < n8 {
-            let v = load8(x + i)
-            let t = tanhOfArgument(v)
-            if let derivative { store8(Gelu.derivative(v, t), derivative + i) }
-            store8(0.5 * v * (1 + t), out + i)
+            let (g, d) = valueAndDerivative(load8(x + i))
+            if let derivative { store8(d, derivative + i) }
+            store8(g, out + i)
             i += 8
         }
         while i < count {
             // One lane of the same vector code, so a tail value has the bits a full vector would give it.
-            let v = Vec8(repeating: x[i])
-            let t = tanhOfArgument(v)
-            derivative?[i] = Gelu.derivative(v, t)[0]
-            out[i] = (0.5 * v * (1 + t))[0]
+            let (g, d) = valueAndDerivative(Vec8(repeating: x[i]))
+            derivative?[i] = d[0]
+            out[i] = g[0]
             i += 1
         }
     }
 
-    /// tanh(√(2/π)·(x + 0.044715·x³)), the one place this is evaluated (the GEMM epilogue uses it too).
+    /// GELU(x) and GELU′(x) for eight lanes: the one place both are evaluated (`forward` and the GEMM
+    /// epilogue), so every path gives the same bits.
+    @inline(__always)
+    public static func valueAndDerivative(_ v: Vec8) -> (value: Vec8, derivative: Vec8) {
+        let t = tanhOfArgument(v)
+        return (0.5 * v * (1 + t), derivative(v, t))
+    }
+
+    /// tanh(√(2/π)·(x + 0.044715·x³)).
     @inline(__always)
     public static func tanhOfArgument(_ v: Vec8) -> Vec8 {
         tanh8(Vec8(repeating: k0) * (v + Vec8(repeating: k1) * v * v * v))
     }
 
-    /// GELU′(x) from x and t = `tanhOfArgument(x)`: 0.5·(1 + t) + 0.5·x·(1 − t²)·du/dx. The one place this is
-    /// evaluated (the GEMM epilogue uses it too).
+    /// GELU′(x) from x and t = `tanhOfArgument(x)`: 0.5·(1 + t) + 0.5·x·(1 − t²)·du/dx.
     @inline(__always)
     public static func derivative(_ v: Vec8, _ t: Vec8) -> Vec8 {
         let du = Vec8(repeating: k0) * (1 + Vec8(repeating: 3 * k1) * (v * v))

@@ -37,14 +37,13 @@ public enum Gemm {
     /// What happens to a finished tile of C on its way out, while it is still in registers.
     public enum Epilogue {
         case none
-        /// Writes GELU(C) to `out` and, when given, GELU′(C) to `derivative` (same shape and stride as C):
-        /// bit-identical to `Gelu.forward` over C, without another pass over memory. C itself is not kept:
-        /// `out` must be passed as C too; partial sums wait there between passes over k, and GELU replaces
-        /// them. What the MLP's backward pass needs is GELU's output (its next layer's input) and derivative,
-        /// so the pre-activation is never written to memory. Full tiles go out with streaming stores where
-        /// 32-byte aligned: the next GEMM reads GELU's output once, in order, and the derivative waits for
-        /// the backward pass.
-        case gelu(out: UnsafeMutablePointer<Float>, derivative: UnsafeMutablePointer<Float>?)
+        /// C receives GELU of its value and, when given, `derivative` (same shape and stride as C) GELU′ of it:
+        /// bit-identical to `Gelu.forward` over C, without another pass over memory. The pre-activation is
+        /// never written to memory (partial sums over k wait in C between passes; the last pass replaces
+        /// them): the MLP's backward pass needs only GELU's output (the next layer's input) and derivative.
+        /// Full tiles go out with streaming stores where 32-byte aligned: the next GEMM reads GELU's output
+        /// once, in order, and the derivative waits for the backward pass.
+        case gelu(derivative: UnsafeMutablePointer<Float>?)
     }
 
     /// Computes `C[m×n] = (accumulate ? C : bias) + op(A)[m×k] · op(B)[k×n]` (bias broadcast over rows;
@@ -86,9 +85,6 @@ public enum Gemm {
         bias: UnsafePointer<Float>? = nil, residual: UnsafePointer<Float>? = nil, epilogue: Epilogue = .none
     ) where V.Scalar == Float {
         precondition(m >= 0 && n >= 0 && k >= 0, "negative GEMM size")
-        if case .gelu(let out, _) = epilogue {
-            precondition(out == c, "the GELU epilogue keeps C in its output: pass out as c")
-        }
         if m == 0 || n == 0 { return }
         if k == 0 {
             if !accumulate {
@@ -102,9 +98,9 @@ public enum Gemm {
                     } else if let bias { (c + i * ldc).update(from: bias, count: n) } else { (c + i * ldc).update(repeating: 0, count: n) }
                 }
             }
-            if case .gelu(let out, let derivative) = epilogue {
+            if case .gelu(let derivative) = epilogue {
                 for i in 0..<m {
-                    Gelu.forward(out: out + i * ldc, derivative: derivative.map { $0 + i * ldc }, x: c + i * ldc, count: n)
+                    Gelu.forward(out: c + i * ldc, derivative: derivative.map { $0 + i * ldc }, x: c + i * ldc, count: n)
                 }
             }
             return
@@ -155,8 +151,7 @@ public enum Gemm {
                     if last {
                         switch epilogue {
                         case .none: break
-                        case .gelu(let out, let derivative):
-                            tileEpilogue = .gelu(out: out + j, derivative: derivative.map { $0 + j })
+                        case .gelu(let derivative): tileEpilogue = .gelu(derivative: derivative.map { $0 + j })
                         }
                     }
                     let bp = UnsafePointer(panel + s * kb * nr)
@@ -342,18 +337,18 @@ public enum Gemm {
         tile: UnsafeMutablePointer<Float>, _ c: UnsafeMutablePointer<Float>, _ ldc: Int, rows: Int, cols: Int,
         width nr: Int, epilogue: Epilogue, row: Int
     ) {
-        // Rows of C's tile are rows `row…` of the epilogue's operands, same stride.
+        // Rows of C's tile are rows `row…` of the derivative's, same stride.
         switch epilogue {
         case .none:
             break
-        case .gelu(let out, let derivative):
-            let o = out + row * ldc, d = derivative.map { $0 + row * ldc }
-            if rows == mr && cols == nr && streamable(o, ldc) && (d.map { streamable($0, ldc) } ?? true) {
-                streamGeluTile(tile, out: o, derivative: d, ldc, width: nr)
+        case .gelu(let derivative):
+            let d = derivative.map { $0 + row * ldc }
+            if rows == mr && cols == nr && streamable(c, ldc) && (d.map { streamable($0, ldc) } ?? true) {
+                streamGeluTile(tile, out: c, derivative: d, ldc, width: nr)
             } else {
-                geluTile(o, d, ldc, rows: rows, cols: cols, width: nr, tile: tile)
+                geluTile(c, d, ldc, rows: rows, cols: cols, width: nr, tile: tile)
             }
-            return  // C itself is not kept (`Epilogue.gelu`).
+            return
         }
         if rows == mr && cols == nr {
             for r in 0..<mr {
@@ -375,9 +370,7 @@ public enum Gemm {
         let full = cols == nr
         for r in 0..<rows {
             for h in 0..<(nr / 8) {
-                let v = load8(tile + r * nr + h * 8)
-                let t = Gelu.tanhOfArgument(v)
-                let g = 0.5 * v * (1 + t), d = Gelu.derivative(v, t)
+                let (g, d) = Gelu.valueAndDerivative(load8(tile + r * nr + h * 8))
                 if full {
                     store8(g, out + r * ld + h * 8)
                     if let derivative { store8(d, derivative + r * ld + h * 8) }
@@ -407,10 +400,9 @@ public enum Gemm {
         for r in 0..<mr {
             var h = 0
             while h < nr {
-                let v = load8(tile + r * nr + h)
-                let t = Gelu.tanhOfArgument(v)
-                cllm_stream_vector8(out + r * ld + h, 0.5 * v * (1 + t))
-                if let derivative { cllm_stream_vector8(derivative + r * ld + h, Gelu.derivative(v, t)) }
+                let (g, d) = Gelu.valueAndDerivative(load8(tile + r * nr + h))
+                cllm_stream_vector8(out + r * ld + h, g)
+                if let derivative { cllm_stream_vector8(derivative + r * ld + h, d) }
                 h += 8
             }
         }

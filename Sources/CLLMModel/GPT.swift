@@ -59,7 +59,8 @@ public enum GPT {
             prof.measure(.fc) {
                 KernelBuild.multiply(
                     m: N, n: H4, k: C, a: la.ln2, lda: C, b: P + w.fcWeight, ldb: H4, c: la.fcAct, ldc: H4,
-                    accumulate: false, bias: P + w.fcBias, epilogue: .gelu(out: la.fcAct, derivative: act.forBackward && backwardFollows ? la.fcDerivative : nil))
+                    accumulate: false, bias: P + w.fcBias,
+                    epilogue: .gelu(derivative: act.forBackward && backwardFollows ? la.fcDerivative : nil))
             }
             prof.measure(.fcProjection) {
                 linear(out: la.xNext, x: la.fcAct, weight: P + w.fcProjWeight, bias: P + w.fcProjBias, residual: la.r2, rows: N, inC: H4, outC: C)

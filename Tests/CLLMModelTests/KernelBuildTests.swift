@@ -56,7 +56,7 @@ struct KernelBuildTests {
                                      biasp.baseAddress!, rp.baseAddress!, .none)
                             results += Array(cp)
                             multiply(m, n, k, ap.baseAddress!, lda, transA, bp.baseAddress!, ldb, transB, gp.baseAddress!, n,
-                                     false, biasp.baseAddress!, nil, .gelu(out: gp.baseAddress!, derivative: dp.baseAddress!))
+                                     false, biasp.baseAddress!, nil, .gelu(derivative: dp.baseAddress!))
                             results += Array(gp) + Array(dp)
                         }
                     } }
