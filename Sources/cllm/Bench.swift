@@ -94,6 +94,28 @@ struct Bench: AsyncParsableCommand {
             let gb = best { Gelu.backward(dx: act.pointer, dout: act.pointer, derivative: slope.pointer, count: n * h) }
             print("attention forward \(fmt(af * Double(layers), 2)) ms/step, backward \(fmt(ab * Double(layers), 2)) ms/step (all layers)")
             print("GELU forward \(fmt(gf * Double(layers), 2)) ms/step, backward \(fmt(gb * Double(layers), 2)) ms/step")
+            // AdamW reads four vectors of the parameters' size and writes three; in training they come from
+            // memory (a step's activations evict them), so it is timed cold as well as warm.
+            let count = ParameterLayout(ModelConfig(
+                vocabSize: vocab, contextLength: context, layers: layers, heads: heads, width: width)).count
+            let p = FloatBuffer(count: count), g = FloatBuffer(count: count)
+            let m = FloatBuffer(count: count), v = FloatBuffer(count: count), evict = FloatBuffer(count: 16 << 20)
+            for i in 0..<count { p[i] = Float(rng.nextNormal()); g[i] = Float(rng.nextNormal()) * 1e-3 }
+            let step = AdamWKernel.Step(
+                learningRate: 1e-3, beta1: 0.9, beta2: 0.99, epsilon: 1e-8, weightDecay: 0.1, biasCorrection1: 0.1,
+                biasCorrection2: 0.01, gradientScale: 1)
+            func adamW() { AdamWKernel.update(params: p.pointer, grads: g.pointer, m: m.pointer, v: v.pointer, count: count, step: step) }
+            let warm = best(adamW)
+            let clock = ContinuousClock()
+            var cold = Double.infinity
+            for _ in 0..<5 {
+                evict.pointer.update(repeating: 1, count: evict.count)  // 64 MB: more than the last-level cache
+                let start = clock.now
+                adamW()
+                let d = clock.now - start
+                cold = min(cold, (Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18) * 1000)
+            }
+            print("AdamW over \(count) parameters: \(fmt(warm, 2)) ms/step warm, \(fmt(cold, 2)) ms/step from memory")
         }
     }
 }
