@@ -56,15 +56,10 @@ public enum GradientMerge {
         range: Range<Int>, sources: [SharedFloats], into merged: SharedFloats
     ) -> Double {
         precondition(!sources.isEmpty, "a merge needs at least one gradient")
-        let n = range.count
-        let out = merged.pointer + range.lowerBound
-        if sources[0].pointer != merged.pointer {  // one sphere: its buffer is the merged gradient
-            out.update(from: sources[0].pointer + range.lowerBound, count: n)
+        let pointers = sources.map { UnsafePointer($0.pointer + range.lowerBound) }
+        return pointers.withUnsafeBufferPointer {
+            Elementwise.sumWithSquares($0, into: merged.pointer + range.lowerBound, count: range.count)
         }
-        for s in sources.dropFirst() {
-            Elementwise.add(out, s.pointer + range.lowerBound, count: n)
-        }
-        return Elementwise.sumOfSquares(out, count: n)
     }
 
     /// The global gradient norm from per-shard sums of squares, added in shard order.

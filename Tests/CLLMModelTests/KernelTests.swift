@@ -141,6 +141,35 @@ struct KernelTests {
         #expect(firstBitDifference(noBias, residual) == nil)
     }
 
+    @Test("the merge's one-pass sum and squares give the bits of a copy, adds in order and sumOfSquares",
+          arguments: [1, 7, 8, 1_023, 1_025, 4_096, 4_100, 16_389], [1, 2, 3, 5])
+    func sumWithSquares(count: Int, sources: Int) {
+        let xs = (0..<sources).map { Self.values(count, seed: UInt64(count * 10 + $0)) }
+        var plain = xs[0]
+        for x in xs.dropFirst() { Elementwise.add(&plain, x, count: count) }
+        let plainSquares = Elementwise.sumOfSquares(plain, count: count)
+        for inPlace in [false, true] {
+            // Sources in buffers of their own; in place, the first source is the output.
+            let buffers = xs.map { x in
+                let p = UnsafeMutablePointer<Float>.allocate(capacity: count)
+                p.initialize(from: x, count: count)
+                return p
+            }
+            let out = inPlace ? buffers[0] : UnsafeMutablePointer<Float>.allocate(capacity: count)
+            if !inPlace { out.initialize(repeating: .nan, count: count) }
+            defer {
+                buffers.forEach { $0.deallocate() }
+                if !inPlace { out.deallocate() }
+            }
+            let squares = buffers.map { UnsafePointer($0) }.withUnsafeBufferPointer {
+                Elementwise.sumWithSquares($0, into: out, count: count)
+            }
+            #expect(firstBitDifference(Array(UnsafeBufferPointer(start: out, count: count)), plain) == nil,
+                    "in place: \(inPlace)")
+            #expect(squares.bitPattern == plainSquares.bitPattern, "in place: \(inPlace)")
+        }
+    }
+
     @Test("tanh8 is within 3e-7 of tanh, saturates to ±1 and propagates NaN")
     func tanh() {
         var worst = 0.0
