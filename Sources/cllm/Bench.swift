@@ -61,7 +61,7 @@ struct Bench: AsyncParsableCommand {
                             ldb: tb ? k : nn, transB: tb, c: out.pointer, ldc: nn, accumulate: false)
                     }
                     let d = clock.now - start
-                    s = min(s, Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18)
+                    s = min(s, d.seconds)
                 }
                 let gflops = flops * Double(reps) / s / 1e9
                 let ms = s / Double(reps) * Double(calls) * 1000
@@ -84,7 +84,7 @@ struct Bench: AsyncParsableCommand {
                     let start = clock.now
                     for _ in 0..<10 { body() }
                     let d = clock.now - start
-                    s = min(s, (Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18) / 10)
+                    s = min(s, d.seconds / 10)
                 }
                 return s * 1000
             }
@@ -113,7 +113,7 @@ struct Bench: AsyncParsableCommand {
                 let start = clock.now
                 adamW()
                 let d = clock.now - start
-                cold = min(cold, (Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18) * 1000)
+                cold = min(cold, d.seconds * 1000)
             }
             print("AdamW over \(count) parameters: \(fmt(warm, 2)) ms/step warm, \(fmt(cold, 2)) ms/step from memory")
         }
@@ -123,4 +123,9 @@ struct Bench: AsyncParsableCommand {
 extension String {
     func padding(_ n: Int) -> String { count >= n ? self : self + String(repeating: " ", count: n - count) }
     func left(_ n: Int) -> String { count >= n ? self : String(repeating: " ", count: n - count) + self }
+}
+
+extension Duration {
+    /// The duration in seconds, as a Double (for timings printed in seconds or milliseconds).
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
 }

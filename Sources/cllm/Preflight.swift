@@ -34,7 +34,7 @@ enum Preflight {
             }
         }
         let elapsed = clock.now - started
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+        let seconds = elapsed.seconds
         let model = MemoryModel(scenario: s)
         let predicted = model.prediction
         let available = availableMemory()

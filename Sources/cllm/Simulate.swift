@@ -48,7 +48,7 @@ struct Simulate: AsyncParsableCommand {
             if !r.passed { failures.append((s, r.failures)) }
         }
         let d = clock.now - start
-        let seconds = Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+        let seconds = d.seconds
         // Replay check: the first seed again must give the same trace.
         let first = seedList[0]
         let replayScenario = swarm ? Swarm.scenario(base: base, seed: first) : base
