@@ -13,17 +13,29 @@ public enum LayerNorm {
         let invC = 1 / Float(c)
         for r in 0..<rows {
             let xr = x + r * c, yr = out + r * c
-            var acc = Vec8()
+            // Four partial sums of each kind: one chain of adds along the row made this latency-bound.
+            var a0 = Vec8(), a1 = Vec8(), a2 = Vec8(), a3 = Vec8()
             var i = 0
-            while i < c8 { acc += load8(xr + i); i += 8 }
-            var s = acc.sum()
+            while i + 32 <= c8 {
+                a0 += load8(xr + i); a1 += load8(xr + i + 8); a2 += load8(xr + i + 16); a3 += load8(xr + i + 24)
+                i += 32
+            }
+            while i < c8 { a0 += load8(xr + i); i += 8 }
+            var s = ((a0 + a1) + (a2 + a3)).sum()
             while i < c { s += xr[i]; i += 1 }
             let m = s * invC
             let mv = Vec8(repeating: m)
-            var vacc = Vec8()
+            a0 = Vec8(); a1 = Vec8(); a2 = Vec8(); a3 = Vec8()
             i = 0
-            while i < c8 { let d = load8(xr + i) - mv; vacc = vacc.addingProduct(d, d); i += 8 }
-            var v = vacc.sum()
+            while i + 32 <= c8 {
+                let d0 = load8(xr + i) - mv, d1 = load8(xr + i + 8) - mv
+                let d2 = load8(xr + i + 16) - mv, d3 = load8(xr + i + 24) - mv
+                a0 = a0.addingProduct(d0, d0); a1 = a1.addingProduct(d1, d1)
+                a2 = a2.addingProduct(d2, d2); a3 = a3.addingProduct(d3, d3)
+                i += 32
+            }
+            while i < c8 { let d = load8(xr + i) - mv; a0 = a0.addingProduct(d, d); i += 8 }
+            var v = ((a0 + a1) + (a2 + a3)).sum()
             while i < c { let d = xr[i] - m; v += d * d; i += 1 }
             let rs = 1 / (v * invC + epsilon).squareRoot()
             mean[r] = m
@@ -51,8 +63,16 @@ public enum LayerNorm {
             let xr = x + r * c, dyr = dout + r * c, dxr = dx + r * c
             let m = mean[r], rs = rstd[r]
             let mv = Vec8(repeating: m), rv = Vec8(repeating: rs)
-            var a1 = Vec8(), a2 = Vec8()
+            // Two partial sums of each kind, for the forward's reason.
+            var a1 = Vec8(), a2 = Vec8(), b1 = Vec8(), b2 = Vec8()
             var i = 0
+            while i + 16 <= c8 {
+                let n0 = (load8(xr + i) - mv) * rv, n1 = (load8(xr + i + 8) - mv) * rv
+                let dn0 = load8(weight + i) * load8(dyr + i), dn1 = load8(weight + i + 8) * load8(dyr + i + 8)
+                a1 += dn0; b1 += dn1
+                a2 = a2.addingProduct(dn0, n0); b2 = b2.addingProduct(dn1, n1)
+                i += 16
+            }
             while i < c8 {
                 let n = (load8(xr + i) - mv) * rv
                 let dn = load8(weight + i) * load8(dyr + i)
@@ -60,7 +80,7 @@ public enum LayerNorm {
                 a2 = a2.addingProduct(dn, n)
                 i += 8
             }
-            var s1 = a1.sum(), s2 = a2.sum()
+            var s1 = (a1 + b1).sum(), s2 = (a2 + b2).sum()
             while i < c {
                 let n = (xr[i] - m) * rs
                 let dn = weight[i] * dyr[i]
