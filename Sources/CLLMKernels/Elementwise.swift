@@ -58,17 +58,24 @@ public enum Elementwise {
         return total
     }
 
-    /// Σ x[i]² accumulated in eight float lanes per block of 4096, blocks summed in Double, in order:
+    /// Σ x[i]² accumulated in four vectors of eight float lanes per block of 4096, blocks summed in Double, in order:
     /// deterministic for a given count, and accurate enough for a clipping norm.
     public static func sumOfSquares(_ x: UnsafePointer<Float>, count: Int) -> Double {
         var total = 0.0
         var start = 0
         while start < count {
             let end = min(count, start + 4096)
-            var a = Vec8()
+            // Four partial sums: one chain of multiply-adds waited on its own latency at every vector.
+            var a0 = Vec8(), a1 = Vec8(), a2 = Vec8(), a3 = Vec8()
             var i = start
-            while i + 8 <= end { let v = load8(x + i); a = a.addingProduct(v, v); i += 8 }
-            var s = Double(a.sum())
+            while i + 32 <= end {
+                let v0 = load8(x + i), v1 = load8(x + i + 8), v2 = load8(x + i + 16), v3 = load8(x + i + 24)
+                a0 = a0.addingProduct(v0, v0); a1 = a1.addingProduct(v1, v1)
+                a2 = a2.addingProduct(v2, v2); a3 = a3.addingProduct(v3, v3)
+                i += 32
+            }
+            while i + 8 <= end { let v = load8(x + i); a0 = a0.addingProduct(v, v); i += 8 }
+            var s = Double(((a0 + a1) + (a2 + a3)).sum())
             while i < end { s += Double(x[i] * x[i]); i += 1 }
             total += s
             start = end
