@@ -112,6 +112,7 @@ public enum Attention {
         defer { scratch.deallocate() }
         let vTs = scratch, kPs = vTs + H * vtCount, qPs = kPs + H * stripCount, dOPs = qPs + H * stripCount
         let dS = dOPs + H * stripCount, aT = dS + T * T, tile = aT + mr * T, ragged = tile + mr * nr
+        let tiles = (T + mr - 1) / mr
         for b in 0..<shape.batch {
             let base = qkv + b * T * C3, dbase = dqkv + b * T * C3
             let dO = dout + b * T * C
@@ -134,6 +135,14 @@ public enum Attention {
                 var j0 = 0
                 while j0 < T {
                     let rows = min(mr, T - j0), depth = T - j0
+                    if b + 1 < shape.batch {
+                        // The next sequence's qkv rows, dO rows and probabilities were written a whole pass ago:
+                        // ask for them a slice at a time, spread over this sequence's heads and tiles.
+                        let part = h * tiles + j0 / mr, parts = H * tiles
+                        prefetchPart(base + T * C3, count: T * C3, part: part, of: parts)
+                        prefetchPart(dO + T * C, count: T * C, part: part, of: parts)
+                        prefetchPart(probs + (b + 1) * H * T * T, count: H * T * T, part: part, of: parts)
+                    }
                     packColumns(UnsafePointer(dS) + j0 * T + j0, ld: T, cols: rows, depth: depth, into: aT)
                     product(V.self, aT, rowStride: 1, kStride: mr, depth: depth, rows: rows, strips: qP + j0 * nr,
                             stripStride: T * nr, c: dk + j0 * C3, ldc: C3, width: hs, tile: tile)
@@ -241,6 +250,13 @@ public enum Attention {
                 }
             }
         }
+    }
+
+    /// Prefetches slice `part` of `parts` equal slices of [p, p + count).
+    @inlinable @inline(__always)
+    static func prefetchPart(_ p: UnsafePointer<Float>, count: Int, part: Int, of parts: Int) {
+        let lo = count * part / parts, hi = count * (part + 1) / parts
+        cllm_prefetch(p + lo, (hi - lo) * 4)
     }
 
     /// Packs `cols` (≤ 6) adjacent columns of `depth` rows as the kernel's transposed A operand:
