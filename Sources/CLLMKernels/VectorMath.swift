@@ -24,13 +24,15 @@ public func exp8(_ xIn: Vec8) -> Vec8 {
     let fx = (x * 1.442_695_04).rounded(.toNearestOrEven)
     x = x.addingProduct(fx, Vec8(repeating: -0.693_359_375))
     x = x.addingProduct(fx, Vec8(repeating: 2.121_944_4e-4))
+    // Horner's rule in multiply-adds: each step is one instruction and one rounding, and the chain of
+    // dependent steps (the function's latency, which softmax rows wait on) is a third shorter.
     var y = Vec8(repeating: 1.987_569_15e-4)
-    y = (y * x) + 1.398_199_95e-3
-    y = (y * x) + 8.333_451_9e-3
-    y = (y * x) + 4.166_579_59e-2
-    y = (y * x) + 1.666_666_55e-1
-    y = (y * x) + 5.000_000_12e-1
-    y = (y * (x * x)) + x + 1
+    y = Vec8(repeating: 1.398_199_95e-3).addingProduct(y, x)
+    y = Vec8(repeating: 8.333_451_9e-3).addingProduct(y, x)
+    y = Vec8(repeating: 4.166_579_59e-2).addingProduct(y, x)
+    y = Vec8(repeating: 1.666_666_55e-1).addingProduct(y, x)
+    y = Vec8(repeating: 5.000_000_12e-1).addingProduct(y, x)
+    y = x.addingProduct(y, x * x) + 1
     // 2^n without an int conversion: adding 1.5·2^23 + 127 leaves n + 127 in the low mantissa bits, and a
     // shift by 23 moves exactly those into the exponent field (the rest shifts out of the word).
     let biased = unsafeBitCast(fx + 12_583_039, to: SIMD8<UInt32>.self)
