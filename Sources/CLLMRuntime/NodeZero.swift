@@ -130,6 +130,9 @@ public actor NodeZero {
         public var gradientNanoseconds: UInt64 = 0
         public var mergeNanoseconds: UInt64 = 0
         public var optimizerNanoseconds: UInt64 = 0
+        /// Spheres that failed during this step and were replaced (usually none). Returned with the outcome
+        /// so the trainer learns of them without another hop to this actor's thread on every step.
+        public var recoveries: [RecoveryRecord] = []
     }
 
     /// CLOCK_MONOTONIC in nanoseconds.
@@ -150,6 +153,7 @@ public actor NodeZero {
         let t0 = now()
 
         // 1. Gradients, one micro-batch per sphere; a failed sphere is replaced and its micro-batch recomputed.
+        let recoveriesBefore = recoveries.count
         var losses = [Double](repeating: 0, count: spheres.count)
         var completion: [Int] = []
         var failed: [Int] = []
@@ -257,7 +261,7 @@ public actor NodeZero {
         let t3 = now()
         return StepOutcome(
             loss: lossSum / tokens, gradientNorm: norm, gradientNanoseconds: t1 &- t0, mergeNanoseconds: t2 &- t1,
-            optimizerNanoseconds: t3 &- t2)
+            optimizerNanoseconds: t3 &- t2, recoveries: Array(recoveries.dropFirst(recoveriesBefore)))
     }
 
     /// Mean cross-entropy over every full validation window, windows split evenly across spheres.
@@ -282,9 +286,6 @@ public actor NodeZero {
         for x in totals { total += x }
         return total / Double(windows * t)
     }
-
-    /// Recoveries after the first `count` ones.
-    public func recoveries(since count: Int) -> [RecoveryRecord] { Array(recoveries.dropFirst(count)) }
 
     /// The merged gradient of the last step (simulation checks, tests).
     public func mergedGradient() -> [Float] { Array(UnsafeBufferPointer(start: merged.pointer, count: layout.count)) }

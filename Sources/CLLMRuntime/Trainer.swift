@@ -194,7 +194,6 @@ public final class Trainer {
         // The peer leaves its first 10 steps out of its tokens/s (warm-up); so does `steadyTokensPerSecond`.
         var steadySeconds = 0.0, steadySteps = 0
         var phaseNanoseconds: (gradient: UInt64, merge: UInt64, optimizer: UInt64) = (0, 0, 0)
-        var recoveriesSeen = 0
         var lastLoss = Double.nan
         var lastEval: Double? = nil
         let clock = ContinuousClock()
@@ -214,11 +213,10 @@ public final class Trainer {
             if profiling { profiledGradientNanoseconds += outcome.gradientNanoseconds }
             phaseNanoseconds.merge += outcome.mergeNanoseconds
             phaseNanoseconds.optimizer += outcome.optimizerNanoseconds
-            for r in await runtime.nodeZero.recoveries(since: recoveriesSeen) {
+            for r in outcome.recoveries {
                 metrics.write("recovery", r)
                 observer(.recovered(r))
             }
-            recoveriesSeen = await runtime.nodeZero.recoveries.count
             step += 1
             let seconds = Trainer.seconds(clock.now - started)
             trainSeconds += seconds

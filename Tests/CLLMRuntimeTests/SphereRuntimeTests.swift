@@ -32,7 +32,9 @@ enum Fixture {
     static func run(
         spheres: Int, threads: Int, batch: Int, steps: Int, hierarchy: SphereHierarchy.Mode = .active,
         faults: (any FaultInjector)? = nil
-    ) async throws -> (weights: [Float], moments: ([Float], [Float]), losses: [Double], runtime: SphereRuntime) {
+    ) async throws -> (
+        weights: [Float], moments: ([Float], [Float]), losses: [Double], reported: [RecoveryRecord], runtime: SphereRuntime
+    ) {
         var c = RuntimeConfiguration()
         c.spheres = spheres
         c.threads = threads
@@ -41,10 +43,13 @@ enum Fixture {
         let runtime = try SphereRuntime(configuration: c, layout: layout, batchSize: batch, faults: faults)
         await runtime.nodeZero.initialize(seed: h.seed)
         var losses: [Double] = []
+        var reported: [RecoveryRecord] = []
         for s in 0..<steps {
-            losses.append(await runtime.nodeZero.step(s, plan: plan(h), train: train, hyperparameters: h).loss)
+            let outcome = await runtime.nodeZero.step(s, plan: plan(h), train: train, hyperparameters: h)
+            losses.append(outcome.loss)
+            reported += outcome.recoveries
         }
-        return (await runtime.nodeZero.weights(), await runtime.nodeZero.moments(), losses, runtime)
+        return (await runtime.nodeZero.weights(), await runtime.nodeZero.moments(), losses, reported, runtime)
     }
 
     /// The same steps computed on this thread, one micro-batch after another, summed in sphere order
@@ -149,6 +154,8 @@ struct SphereRuntimeTests {
         #expect(faulty.moments.1 == clean.moments.1)
         #expect(recoveries.count == Set(points).count)
         #expect(Set(recoveries.map { ScheduledFailures.SpherePoint(sphere: $0.sphere, step: $0.step) }) == Set(points))
+        // Each step's outcome reports the recoveries made during it, which is how the trainer logs them.
+        #expect(faulty.reported == recoveries)
     }
 
     @Test("validation loss does not depend on the number of spheres beyond float rounding")
