@@ -54,17 +54,21 @@ public enum Gemm {
     /// - `ldc`: row stride of C (m×n).
     /// - `residual`: when given and not accumulating, C starts as residual + bias (residual laid out as C):
     ///   bit-identical to filling C with residual + bias and accumulating, without that pass over memory.
+    /// - `columnSums` (B not transposed): columnSums[j] += Σ_p B[p, j], p ascending, with
+    ///   `Elementwise.addColumnSums`'s arithmetic, while B is packed: a bias gradient is the column sums of
+    ///   the output gradient that the weight-gradient GEMM reads as B, so it takes no pass of its own.
     public static func multiply(
         m: Int, n: Int, k: Int,
         a: UnsafePointer<Float>, lda: Int, transA: Bool = false,
         b: UnsafePointer<Float>, ldb: Int, transB: Bool = false,
         c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool,
-        bias: UnsafePointer<Float>? = nil, residual: UnsafePointer<Float>? = nil, epilogue: Epilogue = .none
+        bias: UnsafePointer<Float>? = nil, residual: UnsafePointer<Float>? = nil, epilogue: Epilogue = .none,
+        columnSums: UnsafeMutablePointer<Float>? = nil
     ) {
         multiply(
             SIMD8<Float>.self, build: AVX2Build.self, m: m, n: n, k: k, a: a, lda: lda, transA: transA, b: b,
             ldb: ldb, transB: transB, c: c, ldc: ldc, accumulate: accumulate, bias: bias, residual: residual,
-            epilogue: epilogue)
+            epilogue: epilogue, columnSums: columnSums)
     }
 
     /// Names this module's specialization of the generic `multiply`.
@@ -82,9 +86,15 @@ public enum Gemm {
         a: UnsafePointer<Float>, lda: Int, transA: Bool = false,
         b: UnsafePointer<Float>, ldb: Int, transB: Bool = false,
         c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool,
-        bias: UnsafePointer<Float>? = nil, residual: UnsafePointer<Float>? = nil, epilogue: Epilogue = .none
+        bias: UnsafePointer<Float>? = nil, residual: UnsafePointer<Float>? = nil, epilogue: Epilogue = .none,
+        columnSums: UnsafeMutablePointer<Float>? = nil
     ) where V.Scalar == Float {
         precondition(m >= 0 && n >= 0 && k >= 0, "negative GEMM size")
+        precondition(columnSums == nil || !transB, "column sums need B untransposed")
+        if m == 0, let columnSums {
+            // Nothing to multiply, and so no packing to add the sums while it runs.
+            for p in 0..<k { for j in 0..<n { columnSums[j] += b[p * ldb + j] } }
+        }
         if m == 0 || n == 0 { return }
         if k == 0 {
             if !accumulate {
@@ -123,7 +133,8 @@ public enum Gemm {
             let kb = min(kc, k - pc)
             let load = accumulate || pc > 0
             let last = pc + kb == k
-            packB(V.self, b, ldb: ldb, trans: transB, p0: pc, depth: kb, n: n, into: panel)
+            packB(V.self, build: Build.self, b, ldb: ldb, trans: transB, p0: pc, depth: kb, n: n, into: panel,
+                  columnSums: columnSums)
             var ic = 0
             while ic < m {
                 let mb = min(mc, m - ic)
@@ -182,11 +193,14 @@ public enum Gemm {
 
     /// Packs rows p0..<p0+depth of op(B) (all n columns) into strips of `depth` rows × 2·V.scalarCount,
     /// strip after strip, the last one zero-padded, so the kernel reads B contiguously whatever its stride
-    /// (a power-of-two stride would otherwise map a strip onto a few L1 sets).
+    /// (a power-of-two stride would otherwise map a strip onto a few L1 sets). With `columnSums` (B not
+    /// transposed), each row is also added to them as it passes (see `multiply`). The optimizer may outline
+    /// this as a specialization of its own; `build` keeps that symbol the calling module's (see
+    /// `multiply(_:build:…)`).
     @inlinable @inline(__always)
-    static func packB<V: SIMD>(
-        _: V.Type, _ b: UnsafePointer<Float>, ldb: Int, trans: Bool, p0: Int, depth: Int, n: Int,
-        into out: UnsafeMutablePointer<Float>
+    static func packB<V: SIMD, Build>(
+        _: V.Type, build: Build.Type, _ b: UnsafePointer<Float>, ldb: Int, trans: Bool, p0: Int, depth: Int, n: Int,
+        into out: UnsafeMutablePointer<Float>, columnSums: UnsafeMutablePointer<Float>? = nil
     ) where V.Scalar == Float {
         let w = V.scalarCount, nr = 2 * w
         let full = n / nr, rest = n - full * nr
@@ -195,9 +209,19 @@ public enum Gemm {
             for p in 0..<depth {
                 let src = b + (p0 + p) * ldb
                 if p + 4 < depth { cllm_prefetch(src + 4 * ldb, n * 4) }
-                for s in 0..<full {
-                    let from = src + s * nr, to = out + (s * depth + p) * nr
-                    storeV(loadV(V.self, from), to); storeV(loadV(V.self, from + w), to + w)
+                if let sums = columnSums {
+                    for s in 0..<full {
+                        let from = src + s * nr, to = out + (s * depth + p) * nr, sum = sums + s * nr
+                        let v0 = loadV(V.self, from), v1 = loadV(V.self, from + w)
+                        storeV(v0, to); storeV(v1, to + w)
+                        storeV(loadV(V.self, sum) + v0, sum); storeV(loadV(V.self, sum + w) + v1, sum + w)
+                    }
+                    for j in (full * nr)..<n { sums[j] += src[j] }
+                } else {
+                    for s in 0..<full {
+                        let from = src + s * nr, to = out + (s * depth + p) * nr
+                        storeV(loadV(V.self, from), to); storeV(loadV(V.self, from + w), to + w)
+                    }
                 }
                 if rest > 0 {
                     let to = out + (full * depth + p) * nr

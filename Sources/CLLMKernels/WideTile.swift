@@ -8,12 +8,12 @@ enum WideTile {
     static func multiply(
         m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, transA: Bool, b: UnsafePointer<Float>, ldb: Int,
         transB: Bool, c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool, bias: UnsafePointer<Float>?,
-        residual: UnsafePointer<Float>?, epilogue: Gemm.Epilogue
+        residual: UnsafePointer<Float>?, epilogue: Gemm.Epilogue, columnSums: UnsafeMutablePointer<Float>? = nil
     ) {
         Gemm.multiply(
             SIMD16<Float>.self, build: Build.self, m: m, n: n, k: k, a: a, lda: lda, transA: transA, b: b, ldb: ldb,
             transB: transB, c: c, ldc: ldc, accumulate: accumulate, bias: bias, residual: residual,
-            epilogue: epilogue)
+            epilogue: epilogue, columnSums: columnSums)
     }
 
     static func attentionForward(

@@ -229,7 +229,8 @@ public enum GPT {
             bias: bias, residual: residual)
     }
 
-    /// dx = dout·Wᵀ (overwritten); dW = xᵀ·dout (overwritten); dBias += column sums of dout.
+    /// dx = dout·Wᵀ (overwritten); dW = xᵀ·dout (overwritten); dBias += column sums of dout (added by the dW
+    /// GEMM as it packs dout).
     @inline(__always)
     static func linearBackward(
         dx: UnsafeMutablePointer<Float>, dWeight: UnsafeMutablePointer<Float>, dBias: UnsafeMutablePointer<Float>,
@@ -237,8 +238,7 @@ public enum GPT {
     ) {
         KernelBuild.multiply(
             m: inC, n: outC, k: rows, a: x, lda: inC, transA: true, b: dout, ldb: outC, c: dWeight, ldc: outC,
-            accumulate: false)
-        Elementwise.addColumnSums(dBias, dout, rows: rows, cols: outC)
+            accumulate: false, columnSums: dBias)
         KernelBuild.multiply(m: rows, n: inC, k: outC, a: dout, lda: outC, b: weight, ldb: outC, transB: true, c: dx, ldc: inC, accumulate: false)
     }
 }

@@ -13,23 +13,24 @@ struct KernelBuildTests {
     typealias Multiply = @Sendable (
         _ m: Int, _ n: Int, _ k: Int, _ a: UnsafePointer<Float>, _ lda: Int, _ transA: Bool, _ b: UnsafePointer<Float>,
         _ ldb: Int, _ transB: Bool, _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ accumulate: Bool,
-        _ bias: UnsafePointer<Float>?, _ residual: UnsafePointer<Float>?, _ epilogue: Gemm.Epilogue
+        _ bias: UnsafePointer<Float>?, _ residual: UnsafePointer<Float>?, _ epilogue: Gemm.Epilogue,
+        _ columnSums: UnsafeMutablePointer<Float>?
     ) -> Void
 
     /// The AVX2 build, compiled into CLLMKernels.
-    static let avx2: Multiply = { m, n, k, a, lda, ta, b, ldb, tb, c, ldc, acc, bias, residual, epilogue in
+    static let avx2: Multiply = { m, n, k, a, lda, ta, b, ldb, tb, c, ldc, acc, bias, residual, epilogue, sums in
         Gemm.multiply(m: m, n: n, k: k, a: a, lda: lda, transA: ta, b: b, ldb: ldb, transB: tb, c: c, ldc: ldc,
-                      accumulate: acc, bias: bias, residual: residual, epilogue: epilogue)
+                      accumulate: acc, bias: bias, residual: residual, epilogue: epilogue, columnSums: sums)
     }
     /// The wide tile on any CPU: CLLMKernelsAVX512's specialization, compiled for this machine.
-    static let wideTile: Multiply = { m, n, k, a, lda, ta, b, ldb, tb, c, ldc, acc, bias, residual, epilogue in
+    static let wideTile: Multiply = { m, n, k, a, lda, ta, b, ldb, tb, c, ldc, acc, bias, residual, epilogue, sums in
         WideTile.multiply(m: m, n: n, k: k, a: a, lda: lda, transA: ta, b: b, ldb: ldb, transB: tb, c: c, ldc: ldc,
-                          accumulate: acc, bias: bias, residual: residual, epilogue: epilogue)
+                          accumulate: acc, bias: bias, residual: residual, epilogue: epilogue, columnSums: sums)
     }
     /// The AVX-512 machine code itself, which only an AVX-512 CPU can run.
-    static let avx512: Multiply = { m, n, k, a, lda, ta, b, ldb, tb, c, ldc, acc, bias, residual, epilogue in
+    static let avx512: Multiply = { m, n, k, a, lda, ta, b, ldb, tb, c, ldc, acc, bias, residual, epilogue, sums in
         GemmAVX512.multiply(m: m, n: n, k: k, a: a, lda: lda, transA: ta, b: b, ldb: ldb, transB: tb, c: c, ldc: ldc,
-                            accumulate: acc, bias: bias, residual: residual, epilogue: epilogue)
+                            accumulate: acc, bias: bias, residual: residual, epilogue: epilogue, columnSums: sums)
     }
 
     /// Every mode of `multiply` on one shape, run by `multiply`; returns C (or, with the GELU epilogue, GELU's
@@ -47,17 +48,24 @@ struct KernelBuildTests {
                         d.withUnsafeMutableBufferPointer { dp in
                             let c = cp.baseAddress!
                             multiply(m, n, k, ap.baseAddress!, lda, transA, bp.baseAddress!, ldb, transB, c, n, false,
-                                     biasp.baseAddress!, nil, .none)
+                                     biasp.baseAddress!, nil, .none, nil)
                             results += Array(cp)
                             multiply(m, n, k, ap.baseAddress!, lda, transA, bp.baseAddress!, ldb, transB, c, n, true,
-                                     nil, nil, .none)
+                                     nil, nil, .none, nil)
                             results += Array(cp)
                             multiply(m, n, k, ap.baseAddress!, lda, transA, bp.baseAddress!, ldb, transB, c, n, false,
-                                     biasp.baseAddress!, rp.baseAddress!, .none)
+                                     biasp.baseAddress!, rp.baseAddress!, .none, nil)
                             results += Array(cp)
                             multiply(m, n, k, ap.baseAddress!, lda, transA, bp.baseAddress!, ldb, transB, gp.baseAddress!, n,
-                                     false, biasp.baseAddress!, nil, .gelu(derivative: dp.baseAddress!))
+                                     false, biasp.baseAddress!, nil, .gelu(derivative: dp.baseAddress!), nil)
                             results += Array(gp) + Array(dp)
+                            if !transB {
+                                // Column sums of B added while it is packed (the bias gradients' path).
+                                var sums = Array(bias)
+                                multiply(m, n, k, ap.baseAddress!, lda, transA, bp.baseAddress!, ldb, transB, c, n, false,
+                                         nil, nil, .none, &sums)
+                                results += Array(cp) + sums
+                            }
                         }
                     } }
                 }
@@ -68,7 +76,7 @@ struct KernelBuildTests {
 
     static let shapes = [(1, 1, 1), (5, 7, 3), (6, 32, 128), (13, 33, 300), (97, 50, 257), (128, 65, 129), (200, 384, 64)]
 
-    @Test("the wide tile gives the AVX2 tile's bits: transposes, bias, accumulation, residual, GELU epilogue",
+    @Test("the wide tile gives the AVX2 tile's bits: transposes, bias, accumulation, residual, GELU epilogue, column sums",
           arguments: shapes)
     func wideTileBits(shape: (Int, Int, Int)) {
         let (m, n, k) = shape

@@ -141,6 +141,25 @@ struct KernelTests {
         #expect(firstBitDifference(noBias, residual) == nil)
     }
 
+    @Test("column sums added while B is packed give addColumnSums's bits, and the product is unchanged",
+          arguments: [(0, 5, 3), (7, 1, 9), (13, 33, 300), (128, 65, 600), (97, 384, 257)])
+    func columnSums(shape: (Int, Int, Int)) {
+        let (m, n, k) = shape
+        let a = Self.values(m * k, seed: 4), b = Self.values(k * n, seed: 5), start = Self.values(n, seed: 6)
+        var expected = start
+        Elementwise.addColumnSums(&expected, b, rows: k, cols: n)
+        var sums = start
+        var plain = [Float](repeating: 0, count: m * n), fused = plain
+        a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in
+            Gemm.multiply(m: m, n: n, k: k, a: ap.baseAddress!, lda: m, transA: true, b: bp.baseAddress!, ldb: n,
+                          c: &plain, ldc: n, accumulate: false)
+            Gemm.multiply(m: m, n: n, k: k, a: ap.baseAddress!, lda: m, transA: true, b: bp.baseAddress!, ldb: n,
+                          c: &fused, ldc: n, accumulate: false, columnSums: &sums)
+        } }
+        #expect(firstBitDifference(sums, expected) == nil, "m \(m) n \(n) k \(k)")
+        #expect(firstBitDifference(fused, plain) == nil, "m \(m) n \(n) k \(k)")
+    }
+
     @Test("the merge's one-pass sum and squares give the bits of a copy, adds in order and sumOfSquares",
           arguments: [1, 7, 8, 1_023, 1_025, 4_096, 4_100, 16_389], [1, 2, 3, 5])
     func sumWithSquares(count: Int, sources: Int) {
