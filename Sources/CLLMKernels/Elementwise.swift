@@ -1,6 +1,8 @@
 /// Row-wise sums and adds around the GEMMs: bias gradients, embedding gradients, squared norms.
 public enum Elementwise {
-    /// dbias[c] += Σ_r dy[r, c], rows in ascending order, read row after row (in storage order).
+    /// dbias[c] += Σ_r dy[r, c], rows in ascending order, read row after row (in storage order). The model's
+    /// bias gradients are added inside the weight-gradient GEMM (`Gemm.multiply(…, columnSums:)`) with this
+    /// arithmetic; this is that path's reference.
     public static func addColumnSums(_ dbias: UnsafeMutablePointer<Float>, _ dy: UnsafePointer<Float>, rows: Int, cols: Int) {
         let c8 = cols & ~7
         for r in 0..<rows {
