@@ -93,7 +93,7 @@ public enum Gemm {
         precondition(columnSums == nil || !transB, "column sums need B untransposed")
         if m == 0, let columnSums {
             // Nothing to multiply, and so no packing to add the sums while it runs.
-            for p in 0..<k { for j in 0..<n { columnSums[j] += b[p * ldb + j] } }
+            for p in 0..<k { Elementwise.add(columnSums, b + p * ldb, count: n) }
         }
         if m == 0 || n == 0 { return }
         if k == 0 {
