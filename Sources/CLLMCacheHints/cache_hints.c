@@ -1,1 +1,1 @@
-// Header-only (include/cllm_cache_hints.h); SwiftPM needs one source file per C target.
+// Header-only (include/cllm_cache_hints.h, include/cllm_transpose.h); SwiftPM needs one source file per C target.

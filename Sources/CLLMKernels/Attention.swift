@@ -203,14 +203,27 @@ public enum Attention {
 
     /// Packs each head's rows × cols block of `src` (row stride `ld`, head h at columns h·cols…) transposed,
     /// in strips of `nr` rows: head h's strip s holds `out[(h·strips + s)·cols·nr + c·nr + j] = src[(nr·s + j)·ld
-    /// + h·cols + c]`, zero past the last row. Rows are read once each, in order.
+    /// + h·cols + c]`, zero past the last row. Rows are read once each, in order: eight at a time, transposed
+    /// in registers in 8×8 blocks (`nr` is a multiple of 8), then any rest one by one.
     @inlinable @inline(__always)
     static func packTransposed(
         _ src: UnsafePointer<Float>, ld: Int, rows: Int, heads: Int, cols: Int, strip nr: Int,
         into out: UnsafeMutablePointer<Float>
     ) {
-        let strips = (rows + nr - 1) / nr
-        for r in 0..<strips * nr {
+        let strips = (rows + nr - 1) / nr, cols8 = cols & ~7
+        var r0 = 0
+        while r0 + 8 <= rows {
+            let s = r0 / nr, j = r0 % nr
+            for r in (r0 + 8)..<min(r0 + 16, rows) { cllm_prefetch(src + r * ld, heads * cols * 4) }
+            for h in 0..<heads {
+                let o = out + (h * strips + s) * cols * nr + j, row = src + r0 * ld + h * cols
+                var c = 0
+                while c < cols8 { cllm_transpose8x8(row + c, ld, o + c * nr, nr); c += 8 }
+                for c in cols8..<cols { for i in 0..<8 { o[c * nr + i] = row[i * ld + c] } }
+            }
+            r0 += 8
+        }
+        for r in r0..<strips * nr {
             let s = r / nr, j = r % nr
             if r + 4 < rows { cllm_prefetch(src + (r + 4) * ld, heads * cols * 4) }
             for h in 0..<heads {

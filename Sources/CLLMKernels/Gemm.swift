@@ -230,10 +230,22 @@ public enum Gemm {
                 }
             }
         } else {
-            // B is n×k: element (p, j) sits at b[j·ldb + p]. Walk each source row once.
+            // B is n×k: element (p, j) sits at b[j·ldb + p]. Eight source rows at a time, transposed in
+            // registers eight steps at a time (a scattered store per value otherwise); ragged edges one by one.
+            let depth8 = depth & ~7
             for s in 0..<(full + (rest > 0 ? 1 : 0)) {
-                let strip = out + s * depth * nr, cols = min(nr, n - s * nr)
-                for j in 0..<nr {
+                let strip = out + s * depth * nr, cols = min(nr, n - s * nr), cols8 = cols & ~7
+                var j = 0
+                while j < cols8 {
+                    let src = b + (s * nr + j) * ldb + p0
+                    var p = 0
+                    while p < depth8 { cllm_transpose8x8(src + p, ldb, strip + p * nr + j, nr); p += 8 }
+                    for i in 0..<8 where depth8 < depth {
+                        for p in depth8..<depth { strip[p * nr + j + i] = src[i * ldb + p] }
+                    }
+                    j += 8
+                }
+                for j in cols8..<nr {
                     if j < cols {
                         let src = b + (s * nr + j) * ldb + p0
                         for p in 0..<depth { strip[p * nr + j] = src[p] }
