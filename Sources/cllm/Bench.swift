@@ -17,6 +17,8 @@ struct Bench: AsyncParsableCommand {
         @Option(help: "Context length.") var context = 64
         @Option(help: "Sequences per step.") var batchSize = 12
         @Option(help: "Vocabulary size.") var vocab = 65
+        @Flag(help: "Also time each GEMM shape cold: operands rotated over 64 MiB, as a training step meets them.")
+        var cold = false
 
         func run() throws {
             try CLLM.checkCPU()
@@ -40,9 +42,9 @@ struct Bench: AsyncParsableCommand {
                 ("logits dW", vocab, c, n, true, false, 1),
                 // Attention's products run the register tile directly on packed operands; it is timed whole below.
             ]
-            var total = 0.0
+            var total = 0.0, coldTotal = 0.0
             print("kernel build: \(KernelBuild.current.rawValue) (\(KernelBuild.current.tile) tile; \(KernelBuild.override)=avx2 forces AVX2)")
-            print("shape                 m     n     k   GFLOP/s  ms/step")
+            print("shape                 m     n     k   GFLOP/s  ms/step" + (cold ? "   cold: GFLOP/s  ms/step" : ""))
             for (label, m, nn, k, ta, tb, calls) in shapes {
                 let a = FloatBuffer(count: m * k), b = FloatBuffer(count: k * nn), out = FloatBuffer(count: m * nn)
                 var rng = RandomSource(seed: 1)
@@ -66,9 +68,29 @@ struct Bench: AsyncParsableCommand {
                 let gflops = flops * Double(reps) / s / 1e9
                 let ms = s / Double(reps) * Double(calls) * 1000
                 total += ms
-                print("\(label.padding(18)) \(String(m).left(5)) \(String(nn).left(5)) \(String(k).left(5))  \(fmt(gflops, 1).left(7))  \(fmt(ms, 2).left(7))")
+                var coldColumn = ""
+                if cold {
+                    let copies = max(2, (64 << 20) / (4 * (m * k + k * nn + m * nn)))
+                    let sets = (0..<copies).map { _ in
+                        (FloatBuffer(count: m * k), FloatBuffer(count: k * nn), FloatBuffer(count: m * nn))
+                    }
+                    for (ca, cb, _) in sets { ca.pointer.update(from: a.pointer, count: a.count); cb.pointer.update(from: b.pointer, count: b.count) }
+                    var sc = Double.infinity
+                    for _ in 0..<3 {
+                        let start = clock.now
+                        for (ca, cb, co) in sets {
+                            KernelBuild.multiply(
+                                m: m, n: nn, k: k, a: ca.pointer, lda: ta ? m : k, transA: ta, b: cb.pointer,
+                                ldb: tb ? k : nn, transB: tb, c: co.pointer, ldc: nn, accumulate: false)
+                        }
+                        sc = min(sc, (clock.now - start).seconds / Double(copies))
+                    }
+                    coldTotal += sc * Double(calls) * 1000
+                    coldColumn = "         \(fmt(flops / sc / 1e9, 1).left(7))  \(fmt(sc * Double(calls) * 1000, 2).left(7))"
+                }
+                print("\(label.padding(18)) \(String(m).left(5)) \(String(nn).left(5)) \(String(k).left(5))  \(fmt(gflops, 1).left(7))  \(fmt(ms, 2).left(7))\(coldColumn)")
             }
-            print("GEMM time per step (linear layers and head): \(fmt(total, 1)) ms")
+            print("GEMM time per step (linear layers and head): \(fmt(total, 1)) ms" + (cold ? ", cold \(fmt(coldTotal, 1)) ms" : ""))
             // The other kernels of one step, at the same shapes.
             let qkv = FloatBuffer(count: n * 3 * c), att = FloatBuffer(count: n * c)
             let probs = FloatBuffer(count: batchSize * heads * t * t), dqkv = FloatBuffer(count: n * 3 * c)
