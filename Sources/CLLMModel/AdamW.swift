@@ -21,7 +21,7 @@ public final class AdamW {
 
     /// Settings of one update, fixed before any shard runs.
     public struct Update: Sendable {
-        public let kernel: AdamWKernel.Step
+        public var kernel: AdamWKernel.Step
         public let weightDecay: Float
     }
 

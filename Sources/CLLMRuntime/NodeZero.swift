@@ -14,7 +14,7 @@ import Glibc
 /// 3. Node Zero adds the shard norms in shard order and derives the clipping scale;
 /// 4. every sphere applies AdamW to its shards (in parallel).
 /// Phases are separated by awaiting task groups: no lock, no spinning, and no buffer is written while
-/// another phase may read it.
+/// another phase may read it. A sphere alone has nobody to wait for: it runs 1–4 as one job (`stepAlone`).
 public actor NodeZero {
     public nonisolated let executor: any ActorExecutor
     public nonisolated let counters = SphereCounters()
@@ -151,6 +151,10 @@ public actor NodeZero {
         let weights = SharedFloats(parameters)
         let scale = Float(1 / tokens)
         let t0 = now()
+        if spheres.count == 1 && variant == .correct && staleGradient == nil,
+           let outcome = await stepAlone(step, plan: batchPlan, train: train, hyperparameters: h, started: t0) {
+            return outcome
+        }
 
         // 1. Gradients, one micro-batch per sphere; a failed sphere is replaced and its micro-batch recomputed.
         let recoveriesBefore = recoveries.count
@@ -262,6 +266,28 @@ public actor NodeZero {
         return StepOutcome(
             loss: lossSum / tokens, gradientNorm: norm, gradientNanoseconds: t1 &- t0, mergeNanoseconds: t2 &- t1,
             optimizerNanoseconds: t3 &- t2, recoveries: Array(recoveries.dropFirst(recoveriesBefore)))
+    }
+
+    /// The step of a sphere alone: nothing to sum and nobody to wait for, so its gradient, the norm and AdamW
+    /// run as one job on its thread, two round trips fewer than phases 1–4 (about 0.2 ms a step here), with
+    /// the same arithmetic in the same order (`Sphere.stepAlone`). Nil when the sphere failed: the general
+    /// path then meets the same fault (faults are a pure function of sphere, step and attempt) and replaces it.
+    func stepAlone(
+        _ step: Int, plan batchPlan: BatchPlan, train: [Int32], hyperparameters h: Hyperparameters, started t0: UInt64
+    ) async -> StepOutcome? {
+        let tokens = Double(microBatch * layout.config.contextLength)
+        let update = optimizer.nextUpdate(hyperparameters: h, learningRate: h.learningRate(at: step), gradientScale: 1)
+        guard let alone = try? await spheres[0].stepAlone(
+            step: step, sequences: 0..<microBatch, parameters: SharedFloats(parameters), plan: batchPlan, train: train,
+            lossScale: Float(1 / tokens), shards: shardsOfSphere[0].map(shardPlan.range), update: update,
+            clip: h.gradientClip, firstMoment: SharedFloats(optimizer.firstMoment),
+            secondMoment: SharedFloats(optimizer.secondMoment), now: now)
+        else { return nil }
+        lastMergeSources = 1
+        optimizer.step += 1
+        return StepOutcome(
+            loss: alone.loss / tokens, gradientNorm: alone.norm, gradientNanoseconds: alone.gradientDone &- t0,
+            mergeNanoseconds: alone.mergeDone &- alone.gradientDone, optimizerNanoseconds: now() &- alone.mergeDone)
     }
 
     /// Mean cross-entropy over every full validation window, windows split evenly across spheres.

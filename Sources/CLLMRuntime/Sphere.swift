@@ -77,6 +77,35 @@ public actor Sphere {
         return loss
     }
 
+    /// What `stepAlone` reports: the summed loss, the gradient norm, and when the gradient and the norm were done.
+    public struct AloneOutcome: Sendable {
+        public var loss: Double
+        public var norm: Double
+        public var gradientDone: UInt64
+        public var mergeDone: UInt64
+    }
+
+    /// A whole step when this sphere is the only one (`NodeZero.stepAlone`): `computeGradient`, then `reduce`
+    /// over its own gradient alone (the shards' squares; the sum of one source is itself), the norm in shard
+    /// order, the clipping scale, and `update` of every shard: what phases 1–4 compute, in one job.
+    public func stepAlone(
+        step: Int, sequences: Range<Int>, parameters: SharedFloats, plan: BatchPlan, train: [Int32], lossScale: Float,
+        shards: [Range<Int>], update: AdamW.Update, clip: Double, firstMoment: SharedFloats, secondMoment: SharedFloats,
+        now: @Sendable () -> UInt64
+    ) async throws(SphereFailure) -> AloneOutcome {
+        let loss = try await computeGradient(
+            step: step, sequences: sequences, parameters: parameters, plan: plan, train: train, lossScale: lossScale)
+        let gradientDone = now()
+        let norm = GradientMerge.norm(shardSquares: reduce(shards: shards, sources: [gradient], merged: gradient))
+        let mergeDone = now()
+        var clipped = update
+        clipped.kernel.gradientScale = AdamW.clipScale(norm: norm, clip: clip)
+        self.update(
+            shards: shards, step: clipped, parameters: parameters, merged: gradient, firstMoment: firstMoment,
+            secondMoment: secondMoment)
+        return AloneOutcome(loss: loss, norm: norm, gradientDone: gradientDone, mergeDone: mergeDone)
+    }
+
     /// Sums the given shards of every source gradient (in source order) into `merged`; returns each
     /// shard's sum of squares, in the order given.
     public func reduce(shards: [Range<Int>], sources: [SharedFloats], merged: SharedFloats) -> [Double] {

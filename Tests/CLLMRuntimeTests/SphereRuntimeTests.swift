@@ -158,6 +158,22 @@ struct SphereRuntimeTests {
         #expect(faulty.reported == recoveries)
     }
 
+    @Test("a sphere alone runs each step as one job: the sequential reference's bits, and failures still recover")
+    func sphereAlone() async throws {
+        let reference = Fixture.reference(spheres: 1, batch: 8, steps: 4)
+        let clean = try await Fixture.run(spheres: 1, threads: 1, batch: 8, steps: 4)
+        clean.runtime.shutdown()
+        #expect(clean.weights == reference)
+        let points = [ScheduledFailures.SpherePoint(sphere: 0, step: 1), ScheduledFailures.SpherePoint(sphere: 0, step: 3)]
+        let faulty = try await Fixture.run(spheres: 1, threads: 1, batch: 8, steps: 4, faults: ScheduledFailures(points))
+        let recoveries = await faulty.runtime.nodeZero.recoveries
+        faulty.runtime.shutdown()
+        #expect(faulty.weights == clean.weights)
+        #expect(faulty.moments.1 == clean.moments.1)
+        #expect(recoveries.map(\.step) == [1, 3])
+        #expect(faulty.reported == recoveries)
+    }
+
     @Test("validation loss does not depend on the number of spheres beyond float rounding")
     func evaluation() async throws {
         let one = try await Fixture.run(spheres: 1, threads: 1, batch: 4, steps: 0)
