@@ -175,6 +175,19 @@ public final class Trainer {
 
     /// Runs from the current step to the end (or to `stopAfter`), reporting to `observer`.
     public func run(observer: (TrainingEvent) -> Void = { _ in }) async throws(RuntimeError) -> TrainingSummary {
+        // The loop runs on Node Zero's thread (it only awaits Node Zero, writes metrics and reports): each
+        // step's call to Node Zero then needs no hop to another thread and back.
+        // The sample is model compute, which Node Zero's thread never does: it runs after, where `run` was called.
+        let summary = try await withTaskExecutorPreference(runtime.nodeZeroExecutor) { () async throws(RuntimeError) in
+            try await loop(observer: observer)
+        }
+        if options.sampleLength > 0 {
+            observer(.sample(await sample(length: options.sampleLength)))
+        }
+        return summary
+    }
+
+    private func loop(observer: (TrainingEvent) -> Void) async throws(RuntimeError) -> TrainingSummary {
         await prepare()
         let out = options.outputDirectory
         // A fresh run starts a fresh log; a resumed one appends to its own.
@@ -268,9 +281,6 @@ public final class Trainer {
         let spheres = runtime.status()
         metrics.write("spheres", SpheresRecord(step: step, spheres: spheres, nodeZero: runtime.nodeZeroStatus()))
         observer(.spheres(spheres, nodeZero: runtime.nodeZeroStatus()))
-        if options.sampleLength > 0 {
-            observer(.sample(await sample(length: options.sampleLength)))
-        }
         return TrainingSummary(
             finalStep: step, steps: h.steps, lastLoss: lastLoss, validationLoss: lastEval,
             tokensPerSecond: trainSeconds > 0 ? Double(trainedSteps) * tokensPerStep / trainSeconds : 0,
