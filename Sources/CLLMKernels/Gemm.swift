@@ -22,7 +22,7 @@ public enum Gemm {
     /// Not inlinable: compiled once, here, never into the AVX-512 module (see `multiply(_:build:…)`).
     public static func scratchFloats(m: Int, n: Int, k: Int, vectorWidth: Int) -> Int {
         let nr = 2 * vectorWidth, depth = min(k, stripFloats / nr)
-        let panel = (n + nr - 1) / nr * nr * depth, block = (min(m, mc) + mr - 1) / mr * mr * depth
+        let panel = (n + nr - 1) / nr * nr * depth, block = (min(m, mc) + mr - 1) / mr * packedTileFloats(depth)
         return panel + block + mr * nr + nr
     }
     /// Columns of the AVX2 register tile (two 8-wide vectors); the AVX-512 tile has 32.
@@ -121,7 +121,7 @@ public enum Gemm {
         let tilesPerBlock = (min(m, mc) + mr - 1) / mr
         // One scratch allocation per call (`scratchFloats`): B's panel (every strip, `depth` deep), A's block
         // (row tiles of 6, `depth` deep), a C tile for ragged edges and a padded bias strip.
-        let panelCount = strips * nr * depth, blockCount = tilesPerBlock * mr * depth
+        let panelCount = strips * nr * depth, blockCount = tilesPerBlock * packedTileFloats(depth)
         let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchFloats(m: m, n: n, k: k, vectorWidth: V.scalarCount))
         defer { scratch.deallocate() }
         let panel = scratch, blockA = scratch + panelCount
@@ -145,7 +145,7 @@ public enum Gemm {
                     // Only the ragged last row tile is packed (zero rows below); full tiles are read in place.
                     let full = mb - mb % mr
                     packA(a + full * lda, lda: lda, trans: false, i0: ic, rows: mb - full, p0: pc, depth: kb,
-                          into: blockA + (full / mr) * kb * mr)
+                          into: blockA + (full / mr) * packedTileFloats(kb))
                 }
                 for s in 0..<strips {
                     let j = s * nr
@@ -174,7 +174,7 @@ public enum Gemm {
                         }
                         let start = load ? nil : residual.map { $0 + ir * ldc + j }
                         if packedA || rows < mr {
-                            kernel(V.self, kb, UnsafePointer(blockA + t * kb * mr), rowStride: 1, kStride: mr, bp,
+                            kernel(V.self, kb, UnsafePointer(blockA + t * packedTileFloats(kb)), rowStride: 1, kStride: mr, bp,
                                    c + ir * ldc + j, ldc, rows: rows, cols: cols, load: load, bias: stripBias,
                                    residual: start, tile: tile, epilogue: tileEpilogue, row: ir)
                         } else {
@@ -257,8 +257,16 @@ public enum Gemm {
         }
     }
 
+    /// Floats from one packed row tile of A to the next: its `depth` groups of six, and a cache line more.
+    /// Without the pad, tiles 256 deep lie 6 KiB apart and all sixteen of a block fall into two L1 sets,
+    /// so packing a transposed A, which writes to every tile of the block for each step, kept evicting
+    /// its own lines (the weight-gradient GEMMs ran at 79 GFLOP/s against 86 with A in place).
+    @inlinable @inline(__always)
+    static func packedTileFloats(_ depth: Int) -> Int { depth * mr + 16 }
+
     /// Packs rows i0..<i0+rows, columns p0..<p0+depth of op(A) into row tiles of 6: tile t holds `depth`
-    /// groups of six (rows i0+6t ..< i0+6t+6), a ragged last tile padded with zero rows.
+    /// groups of six (rows i0+6t ..< i0+6t+6), a ragged last tile padded with zero rows; tile t starts
+    /// `packedTileFloats(depth)·t` floats into `out`.
     @inlinable @inline(__always)
     static func packA(
         _ a: UnsafePointer<Float>, lda: Int, trans: Bool, i0: Int, rows: Int, p0: Int, depth: Int,
@@ -277,14 +285,14 @@ public enum Gemm {
                 // This row was written long before (a layer's activations): ask for the row 8 ahead now.
                 if p + 8 < depth { cllm_prefetch(a + row + 8 * ps, rows * 4) }
                 for t in 0..<full {
-                    let src = a + row + t * mr, o = out + t * depth * mr + p * mr
+                    let src = a + row + t * mr, o = out + t * packedTileFloats(depth) + p * mr
                     o[0] = src[0]; o[1] = src[1]; o[2] = src[2]; o[3] = src[3]; o[4] = src[4]; o[5] = src[5]
                 }
             }
             t = full
         }
         while t * mr < rows {
-            let dst = out + t * depth * mr
+            let dst = out + t * packedTileFloats(depth)
             let valid = min(mr, rows - t * mr)
             let first = base + t * mr * rs
             for p in 0..<depth {
