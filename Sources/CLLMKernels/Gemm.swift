@@ -22,7 +22,7 @@ public enum Gemm {
     /// Not inlinable: compiled once, here, never into the AVX-512 module (see `multiply(_:build:…)`).
     public static func scratchFloats(m: Int, n: Int, k: Int, vectorWidth: Int) -> Int {
         let nr = 2 * vectorWidth, depth = min(k, stripFloats / nr)
-        let panel = (n + nr - 1) / nr * nr * depth, block = (min(m, mc) + mr - 1) / mr * packedTileFloats(depth)
+        let panel = (n + nr - 1) / nr * packedStripFloats(depth, nr), block = (min(m, mc) + mr - 1) / mr * packedTileFloats(depth)
         return panel + block + mr * nr + nr
     }
     /// Columns of the AVX2 register tile (two 8-wide vectors); the AVX-512 tile has 32.
@@ -121,7 +121,7 @@ public enum Gemm {
         let tilesPerBlock = (min(m, mc) + mr - 1) / mr
         // One scratch allocation per call (`scratchFloats`): B's panel (every strip, `depth` deep), A's block
         // (row tiles of 6, `depth` deep), a C tile for ragged edges and a padded bias strip.
-        let panelCount = strips * nr * depth, blockCount = tilesPerBlock * packedTileFloats(depth)
+        let panelCount = strips * packedStripFloats(depth, nr), blockCount = tilesPerBlock * packedTileFloats(depth)
         let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchFloats(m: m, n: n, k: k, vectorWidth: V.scalarCount))
         defer { scratch.deallocate() }
         let panel = scratch, blockA = scratch + panelCount
@@ -165,7 +165,7 @@ public enum Gemm {
                         case .gelu(let derivative): tileEpilogue = .gelu(derivative: derivative.map { $0 + j })
                         }
                     }
-                    let bp = UnsafePointer(panel + s * kb * nr)
+                    let bp = UnsafePointer(panel + s * packedStripFloats(kb, nr))
                     for t in 0..<tiles {
                         let ir = ic + t * mr, rows = min(mr, m - ir)
                         // The first strip reads A's rows in place, from memory: ask for the next tile's now.
@@ -192,7 +192,7 @@ public enum Gemm {
     }
 
     /// Packs rows p0..<p0+depth of op(B) (all n columns) into strips of `depth` rows × 2·V.scalarCount,
-    /// strip after strip, the last one zero-padded, so the kernel reads B contiguously whatever its stride
+    /// strip after strip (`packedStripFloats` apart), the last one zero-padded, so the kernel reads B contiguously whatever its stride
     /// (a power-of-two stride would otherwise map a strip onto a few L1 sets). With `columnSums` (B not
     /// transposed), each row is also added to them as it passes (see `multiply`). The optimizer may outline
     /// this as a specialization of its own; `build` keeps that symbol the calling module's (see
@@ -203,7 +203,7 @@ public enum Gemm {
         into out: UnsafeMutablePointer<Float>, columnSums: UnsafeMutablePointer<Float>? = nil
     ) where V.Scalar == Float {
         let w = V.scalarCount, nr = 2 * w
-        let full = n / nr, rest = n - full * nr
+        let full = n / nr, rest = n - full * nr, stride = packedStripFloats(depth, nr)
         if !trans {
             // Each source row is read once, in order, and dealt out to the strips.
             for p in 0..<depth {
@@ -211,7 +211,7 @@ public enum Gemm {
                 if p + 4 < depth { cllm_prefetch(src + 4 * ldb, n * 4) }
                 if let sums = columnSums {
                     for s in 0..<full {
-                        let from = src + s * nr, to = out + (s * depth + p) * nr, sum = sums + s * nr
+                        let from = src + s * nr, to = out + s * stride + p * nr, sum = sums + s * nr
                         let v0 = loadV(V.self, from), v1 = loadV(V.self, from + w)
                         storeV(v0, to); storeV(v1, to + w)
                         storeV(loadV(V.self, sum) + v0, sum); storeV(loadV(V.self, sum + w) + v1, sum + w)
@@ -219,12 +219,12 @@ public enum Gemm {
                     for j in (full * nr)..<n { sums[j] += src[j] }
                 } else {
                     for s in 0..<full {
-                        let from = src + s * nr, to = out + (s * depth + p) * nr
+                        let from = src + s * nr, to = out + s * stride + p * nr
                         storeV(loadV(V.self, from), to); storeV(loadV(V.self, from + w), to + w)
                     }
                 }
                 if rest > 0 {
-                    let to = out + (full * depth + p) * nr
+                    let to = out + full * stride + p * nr
                     to.update(from: src + full * nr, count: rest)
                     (to + rest).update(repeating: 0, count: nr - rest)
                 }
@@ -234,7 +234,7 @@ public enum Gemm {
             // registers eight steps at a time (a scattered store per value otherwise); ragged edges one by one.
             let depth8 = depth & ~7
             for s in 0..<(full + (rest > 0 ? 1 : 0)) {
-                let strip = out + s * depth * nr, cols = min(nr, n - s * nr), cols8 = cols & ~7
+                let strip = out + s * stride, cols = min(nr, n - s * nr), cols8 = cols & ~7
                 var j = 0
                 while j < cols8 {
                     let src = b + (s * nr + j) * ldb + p0
@@ -256,6 +256,12 @@ public enum Gemm {
             }
         }
     }
+
+    /// Floats from one packed strip of B to the next: its `depth` rows of `nr`, and a cache line more. Without
+    /// the pad, strips 256 deep lie 16 KiB apart and fall into one L1 set, and packing B, which writes one row
+    /// of every strip for each source row, evicts its own lines.
+    @inlinable @inline(__always)
+    static func packedStripFloats(_ depth: Int, _ nr: Int) -> Int { depth * nr + 16 }
 
     /// Floats from one packed row tile of A to the next: its `depth` groups of six, and a cache line more.
     /// Without the pad, tiles 256 deep lie 6 KiB apart and all sixteen of a block fall into two L1 sets,

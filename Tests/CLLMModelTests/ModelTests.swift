@@ -97,12 +97,16 @@ struct ModelTests {
 
     @Test("kernel scratch: the largest call of a reference-config pass is the MLP's weight gradient, per build")
     func kernelScratch() {
-        // fc dW: m 128, n 512, k 768 rows. AVX2: a 512 × 256 panel, 16 row tiles × (6 × 256 + a 16-float pad),
-        // a 6×16 tile and a 16-float bias strip; AVX-512: 128 deep, a 6×32 tile and a 32-float strip.
-        #expect(Gemm.scratchFloats(m: 128, n: 512, k: 768, vectorWidth: 8) == 512 * 256 + 16 * (6 * 256 + 16) + 6 * 16 + 16)
-        #expect(Gemm.scratchFloats(m: 128, n: 512, k: 768, vectorWidth: 16) == 512 * 128 + 16 * (6 * 128 + 16) + 6 * 32 + 32)
+        // fc dW: m 128, n 512, k 768 rows. AVX2: a panel of 32 strips × (256 × 16 + a 16-float pad), 16 row
+        // tiles × (6 × 256 + a 16-float pad), a 6×16 tile and a 16-float bias strip; AVX-512: 16 strips 128
+        // deep and 32 wide, a 6×32 tile and a 32-float strip.
+        #expect(Gemm.scratchFloats(m: 128, n: 512, k: 768, vectorWidth: 8)
+            == 32 * (256 * 16 + 16) + 16 * (6 * 256 + 16) + 6 * 16 + 16)
+        #expect(Gemm.scratchFloats(m: 128, n: 512, k: 768, vectorWidth: 16)
+            == 16 * (128 * 32 + 16) + 16 * (6 * 128 + 16) + 6 * 32 + 32)
         // Fewer rows than a pass is deep: the panel is only as deep as k.
-        #expect(Gemm.scratchFloats(m: 128, n: 512, k: 100, vectorWidth: 8) == 512 * 100 + 16 * (6 * 100 + 16) + 6 * 16 + 16)
+        #expect(Gemm.scratchFloats(m: 128, n: 512, k: 100, vectorWidth: 8)
+            == 32 * (100 * 16 + 16) + 16 * (6 * 100 + 16) + 6 * 16 + 16)
         let w = KernelBuild.current.vectorWidth
         #expect(GPT.kernelScratchBytes(config: Self.reference, batch: 12, time: 64)
             == 4 * Gemm.scratchFloats(m: 128, n: 512, k: 768, vectorWidth: w))
