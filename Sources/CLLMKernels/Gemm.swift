@@ -22,7 +22,8 @@ public enum Gemm {
     /// Not inlinable: compiled once, here, never into the AVX-512 module (see `multiply(_:build:…)`).
     public static func scratchFloats(m: Int, n: Int, k: Int, vectorWidth: Int) -> Int {
         let nr = 2 * vectorWidth, depth = min(k, stripFloats / nr)
-        let panel = (n + nr - 1) / nr * packedStripFloats(depth, nr), block = (min(m, mc) + mr - 1) / mr * packedTileFloats(depth)
+        let panel = (n + nr - 1) / nr * packedStripFloats(depth, nr)
+        let block = (min(m, mc) + mr - 1) / mr * packedTileFloats(depth)
         return panel + block + mr * nr + nr
     }
     /// Columns of the AVX2 register tile (two 8-wide vectors); the AVX-512 tile has 32.
@@ -192,8 +193,9 @@ public enum Gemm {
     }
 
     /// Packs rows p0..<p0+depth of op(B) (all n columns) into strips of `depth` rows × 2·V.scalarCount,
-    /// strip after strip (`packedStripFloats` apart), the last one zero-padded, so the kernel reads B contiguously whatever its stride
-    /// (a power-of-two stride would otherwise map a strip onto a few L1 sets). With `columnSums` (B not
+    /// strip after strip (`packedStripFloats` apart), the last one zero-padded, so the kernel reads B
+    /// contiguously whatever its stride (a power-of-two stride would otherwise map a strip onto a few L1
+    /// sets). With `columnSums` (B not
     /// transposed), each row is also added to them as it passes (see `multiply`). The optimizer may outline
     /// this as a specialization of its own; `build` keeps that symbol the calling module's (see
     /// `multiply(_:build:…)`).
