@@ -53,15 +53,17 @@ struct Bench: AsyncParsableCommand {
                 let flops = 2.0 * Double(m * nn * k)
                 let reps = max(3, Int(5e8 / flops))
                 let clock = ContinuousClock()
+                // This shape's product on the given operands (warm: the same ones each time; cold: rotated).
+                func product(_ a: FloatBuffer, _ b: FloatBuffer, _ c: FloatBuffer) {
+                    KernelBuild.multiply(
+                        m: m, n: nn, k: k, a: a.pointer, lda: ta ? m : k, transA: ta, b: b.pointer,
+                        ldb: tb ? k : nn, transB: tb, c: c.pointer, ldc: nn, accumulate: false)
+                }
                 // Best of five rounds of ~10 ms: this machine has slow phases; the best round is the kernel's.
                 var s = Double.infinity
                 for _ in 0..<5 {
                     let start = clock.now
-                    for _ in 0..<reps {
-                        KernelBuild.multiply(
-                            m: m, n: nn, k: k, a: a.pointer, lda: ta ? m : k, transA: ta, b: b.pointer,
-                            ldb: tb ? k : nn, transB: tb, c: out.pointer, ldc: nn, accumulate: false)
-                    }
+                    for _ in 0..<reps { product(a, b, out) }
                     let d = clock.now - start
                     s = min(s, d.seconds)
                 }
@@ -78,11 +80,7 @@ struct Bench: AsyncParsableCommand {
                     var sc = Double.infinity
                     for _ in 0..<3 {
                         let start = clock.now
-                        for (ca, cb, co) in sets {
-                            KernelBuild.multiply(
-                                m: m, n: nn, k: k, a: ca.pointer, lda: ta ? m : k, transA: ta, b: cb.pointer,
-                                ldb: tb ? k : nn, transB: tb, c: co.pointer, ldc: nn, accumulate: false)
-                        }
+                        for (ca, cb, co) in sets { product(ca, cb, co) }
                         sc = min(sc, (clock.now - start).seconds / Double(copies))
                     }
                     coldTotal += sc * Double(calls) * 1000
