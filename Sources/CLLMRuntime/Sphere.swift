@@ -106,6 +106,34 @@ public actor Sphere {
         return AloneOutcome(loss: loss, norm: norm, gradientDone: gradientDone, mergeDone: mergeDone)
     }
 
+    /// This sphere's part of a step the spheres run together (`NodeZero.stepTogether`): `computeGradient`;
+    /// the rendezvous after every gradient; `reduce` of its shards (`ownerRank` is its rank among the spheres
+    /// that own shards, nil when it owns none); the rendezvous whose last arrival adds the norm in shard
+    /// order; `update` of its shards with the clipping scale. The arithmetic of phases 1–4, in one job.
+    /// Returns the summed loss, or nil when the gradient failed; when any sphere's did, all stop after the
+    /// first rendezvous and Node Zero finishes the step phase by phase, replacing the failed ones.
+    func stepTogether(
+        step: Int, index: Int, sequences: Range<Int>, parameters: SharedFloats, plan: BatchPlan, train: [Int32],
+        lossScale: Float, joint: JointStep, ownerRank: Int?, shards: [Int], shardPlan: ShardPlan,
+        sources: [SharedFloats], merged: SharedFloats, update: AdamW.Update, clip: Double, firstMoment: SharedFloats,
+        secondMoment: SharedFloats, now: @Sendable () -> UInt64
+    ) async -> Double? {
+        let loss = try? await computeGradient(
+            step: step, sequences: sequences, parameters: parameters, plan: plan, train: train, lossScale: lossScale)
+        guard await joint.gradientsComplete(index, failed: loss == nil, now: now), let ownerRank else {
+            return loss
+        }
+        let ranges = shards.map(shardPlan.range)
+        let norm = await joint.mergeComplete(
+            ownerRank, shards: shards, squares: reduce(shards: ranges, sources: sources, merged: merged), now: now)
+        var clipped = update
+        clipped.kernel.gradientScale = AdamW.clipScale(norm: norm, clip: clip)
+        self.update(
+            shards: ranges, step: clipped, parameters: parameters, merged: merged, firstMoment: firstMoment,
+            secondMoment: secondMoment)
+        return loss
+    }
+
     /// Sums the given shards of every source gradient (in source order) into `merged`; returns each
     /// shard's sum of squares, in the order given.
     public func reduce(shards: [Range<Int>], sources: [SharedFloats], merged: SharedFloats) -> [Double] {

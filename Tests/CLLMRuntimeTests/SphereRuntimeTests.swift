@@ -31,7 +31,7 @@ enum Fixture {
     /// Runs `steps` steps on a real runtime and returns the weights, the AdamW moments and the last losses.
     static func run(
         spheres: Int, threads: Int, batch: Int, steps: Int, hierarchy: SphereHierarchy.Mode = .active,
-        faults: (any FaultInjector)? = nil
+        faults: (any FaultInjector)? = nil, together: Bool = true
     ) async throws -> (
         weights: [Float], moments: ([Float], [Float]), losses: [Double], reported: [RecoveryRecord], runtime: SphereRuntime
     ) {
@@ -42,6 +42,7 @@ enum Fixture {
         let h = hyperparameters(batch: batch)
         let runtime = try SphereRuntime(configuration: c, layout: layout, batchSize: batch, faults: faults)
         await runtime.nodeZero.initialize(seed: h.seed)
+        await runtime.nodeZero.setRunsStepsTogether(together)
         var losses: [Double] = []
         var reported: [RecoveryRecord] = []
         for s in 0..<steps {
@@ -172,6 +173,28 @@ struct SphereRuntimeTests {
         #expect(faulty.moments.1 == clean.moments.1)
         #expect(recoveries.map(\.step) == [1, 3])
         #expect(faulty.reported == recoveries)
+    }
+
+    @Test("spheres running each step together give the phase-by-phase path's bits, failures included", arguments: [2, 4])
+    func stepsTogether(spheres: Int) async throws {
+        let points = [ScheduledFailures.SpherePoint(sphere: spheres - 1, step: 1), ScheduledFailures.SpherePoint(sphere: 0, step: 2)]
+        var results: [[Float]] = []
+        for together in [false, true] {
+            for faults in [nil, ScheduledFailures(points)] as [ScheduledFailures?] {
+                let r = try await Fixture.run(
+                    spheres: spheres, threads: 2, batch: 8, steps: 4, faults: faults, together: together)
+                let recoveries = await r.runtime.nodeZero.recoveries
+                let joint = await r.runtime.nodeZero.stepsRunTogether
+                r.runtime.shutdown()
+                #expect(recoveries.map(\.step) == (faults == nil ? [] : [1, 2]))
+                // A step with a failed sphere is finished phase by phase.
+                #expect(joint == (together ? 4 - recoveries.count : 0))
+                results.append(r.weights + r.moments.0 + r.moments.1 + r.losses.map(Float.init))
+            }
+        }
+        #expect(results.count == 4)
+        for r in results.dropFirst() { #expect(r == results[0]) }
+        #expect(results[0].prefix(Fixture.layout.count).elementsEqual(Fixture.reference(spheres: spheres, batch: 8, steps: 4)))
     }
 
     @Test("validation loss does not depend on the number of spheres beyond float rounding")

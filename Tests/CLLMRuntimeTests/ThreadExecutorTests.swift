@@ -2,6 +2,7 @@ import CLLMSystem
 #if canImport(Glibc)
 import Glibc
 #endif
+import Synchronization
 import Testing
 @testable import CLLMRuntime
 
@@ -107,4 +108,59 @@ struct ThreadExecutorTests {
 extension Probe {
     /// Touches about `kib` KiB of this thread's stack.
     func touchStack(kib: Int) { cllm_touch_stack(kib * 1024) }
+}
+
+/// A participant of a rendezvous test, on its own executor.
+actor Arrival {
+    nonisolated let executor: ThreadExecutor
+    nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
+    init(_ executor: ThreadExecutor) { self.executor = executor }
+
+    /// Arrives, and returns how many `last` calls it saw after resuming and whether it resumed on its thread.
+    func meet(_ slot: Int, at rendezvous: StepRendezvous, tally: Tally) async -> (lastCalls: Int, onThread: Bool) {
+        tally.arrive()
+        await rendezvous.arrive(slot) { tally.close() }
+        return (tally.lastCalls, executor.isCurrentThread)
+    }
+}
+
+/// What a rendezvous test counts: arrivals, and the `last` calls with the arrivals they saw.
+final class Tally: @unchecked Sendable {
+    private let arrivals = Atomic<Int>(0)
+    private let closes = Atomic<Int>(0)
+    private(set) var arrivalsSeenByLast = -1
+    func arrive() { arrivals.add(1, ordering: .relaxed) }
+    func close() {
+        arrivalsSeenByLast = arrivals.load(ordering: .relaxed)
+        closes.add(1, ordering: .relaxed)
+    }
+    var lastCalls: Int { closes.load(ordering: .relaxed) }
+}
+
+@Suite("Step rendezvous", .tags(.runtime))
+struct StepRendezvousTests {
+    @Test("the last arrival runs `last` once, after every arrival, and everyone resumes on its own thread after it")
+    func meets() async throws {
+        let executors = try (0..<3).map { try ThreadExecutor(name: "meet-\($0)", stackSize: 1 << 20) }
+        defer { for e in executors { e.shutdown() } }
+        // Five participants on three threads: two threads carry two each, so a suspended participant must free its
+        // thread for the other (a rendezvous that blocked its thread would never open).
+        let arrivals = (0..<5).map { Arrival(executors[$0 % 3]) }
+        for _ in 0..<20 {
+            let rendezvous = StepRendezvous(participants: arrivals.count)
+            let tally = Tally()
+            let results = await withTaskGroup(of: (Int, Bool).self) { group in
+                for (i, a) in arrivals.enumerated() {
+                    group.addTask(executorPreference: a.executor) { await a.meet(i, at: rendezvous, tally: tally) }
+                }
+                var all: [(Int, Bool)] = []
+                for await r in group { all.append(r) }
+                return all
+            }
+            #expect(results.count == 5)
+            #expect(results.allSatisfy { $0.0 == 1 && $0.1 })
+            #expect(tally.lastCalls == 1)
+            #expect(tally.arrivalsSeenByLast == 5)
+        }
+    }
 }
