@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 
 /// `kill -9` at random moments of `cllm train`, then `--resume` until the run completes: the final
@@ -26,14 +27,25 @@ struct KillResumeTests {
             while true {
                 attempts += 1
                 try #require(attempts < 40, "trial \(trial) never completed")
-                let resume = !ws.list(out + "/checkpoints").filter { !$0.contains(".tmp-") }.isEmpty
-                // The first attempts die at a random moment; later ones (rarely needed) run to the end.
-                let killAfter: Double? = attempts <= 3 ? Double.random(in: 0.05...0.6, using: &rng) : nil
+                let saved = ws.list(out + "/checkpoints").filter { !$0.contains(".tmp-") }
+                let resumed = saved.compactMap { Int($0.dropFirst("step-".count)) }.max() ?? 0
+                // The first attempts die at a random moment of a random step still to run (a step's metrics
+                // line, then up to 5 ms more: inside a later step or a checkpoint write); a fixed time
+                // window let runs finish first on a fast or lightly loaded machine. Later attempts (rarely
+                // needed) run to the end.
+                var killWhen: (@Sendable () -> Bool)? = nil
+                if attempts <= 3 && resumed < 28 {
+                    let step = Int.random(in: (resumed + 1)...28, using: &rng)
+                    let delay = Duration.microseconds(Int.random(in: 0...5_000, using: &rng))
+                    let metrics = ws.path(out + "/metrics.jsonl")
+                    let earlier = ((try? FileManager.default.attributesOfItem(atPath: metrics))?[.size] as? Int) ?? 0
+                    killWhen = Self.killTrigger(metrics: metrics, after: earlier, step: step, delay: delay)
+                }
                 let r = try await ws.run(
-                    TinyRun.train(out: out, Self.overrides, extra: ["--no-preflight"] + (resume ? ["--resume"] : [])),
-                    killAfter: killAfter)
+                    TinyRun.train(out: out, Self.overrides, extra: ["--no-preflight"] + (saved.isEmpty ? [] : ["--resume"])),
+                    killWhen: killWhen)
                 if r.succeeded { break }
-                if killAfter != nil && !r.exited { kills += 1; continue }
+                if killWhen != nil && !r.exited { kills += 1; continue }
                 Issue.record("trial \(trial): a run failed on its own\n\(r)")
                 return
             }
@@ -42,5 +54,23 @@ struct KillResumeTests {
             #expect(try ws.bytes(dir + "/optimizer.safetensors") == referenceOptimizer, "trial \(trial): optimizer differs")
         }
         #expect(kills >= Self.trials, "only \(kills) runs were killed before finishing")
+    }
+
+    /// True once the run's metrics (past the `after` bytes earlier attempts wrote) record `step` or a later
+    /// one, and `delay` more has passed.
+    static func killTrigger(metrics path: String, after: Int, step: Int, delay: Duration) -> @Sendable () -> Bool {
+        let reachedAt = Mutex<ContinuousClock.Instant?>(nil)
+        return {
+            let clock = ContinuousClock()
+            if let t = reachedAt.withLock({ $0 }) { return clock.now >= t + delay }
+            guard let data = FileManager.default.contents(atPath: path), data.count > after else { return false }
+            let text = String(decoding: data.dropFirst(after), as: UTF8.self)
+            let last = text.split(separator: "\n").last { $0.contains("\"kind\":\"step\"") }
+            guard let last, let range = last.range(of: "\"step\":") else { return false }
+            let digits = last[range.upperBound...].prefix { $0.isNumber }
+            guard let seen = Int(digits), seen >= step else { return false }
+            reachedAt.withLock { $0 = clock.now }
+            return delay == .zero
+        }
     }
 }

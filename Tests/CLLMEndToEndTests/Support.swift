@@ -135,9 +135,11 @@ final class Workspace: Sendable {
     }
 
     /// Runs `cllm` with `arguments` in this workspace (with `environment` added to the test's own); kills it
-    /// after `timeLimit` seconds.
+    /// after `timeLimit` seconds. `kill -9`s it after `killAfter` seconds or once `killWhen` holds (polled
+    /// every 5 ms), whichever comes first.
     func run(
-        _ arguments: [String], in directory: String? = nil, killAfter: Double? = nil, environment: [String: String] = [:]
+        _ arguments: [String], in directory: String? = nil, killAfter: Double? = nil,
+        killWhen: (@Sendable () -> Bool)? = nil, environment: [String: String] = [:]
     ) async throws -> CLIResult {
         let binary = try #require(
             CLLMBinary.path, "cllm binary not found (build it with `swift build`); looked in: \(CLLMBinary.searched)")
@@ -171,7 +173,7 @@ final class Workspace: Sendable {
         let killAt = killAfter.map { clock.now + .milliseconds(Int($0 * 1000)) }
         var killed = false
         while process.isRunning && clock.now < deadline {
-            if let killAt, clock.now >= killAt {
+            if (killAt.map { clock.now >= $0 } ?? false) || (killWhen?() ?? false) {
                 kill(process.processIdentifier, SIGKILL)  // as `kill -9`: no handler, no clean-up
                 killed = true
                 try await Workspace.wait(for: process, seconds: 5)
