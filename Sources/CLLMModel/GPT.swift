@@ -93,20 +93,26 @@ public enum GPT {
     ///
     /// `lossScale` is 1/(tokens in the global batch): each sphere's gradient is then its exact share, and
     /// the sum over spheres is the gradient of the mean loss whatever the number of spheres.
+    ///
+    /// `finalFrom(offset)` is called as the backward pass goes, each time the gradient of every parameter
+    /// from `offset` to the end has its final value; the backward runs from the last block to the
+    /// embeddings, so that part only grows, down to 0 at the end. A runtime can start summing it early.
     @discardableResult
     public static func forwardBackward(
         parameters: UnsafePointer<Float>, gradients: UnsafeMutablePointer<Float>, layout: ParameterLayout,
-        activations act: Activations, lossScale: Float
+        activations act: Activations, lossScale: Float, finalFrom: ((Int) -> Void)? = nil
     ) -> Double {
         let loss = forward(parameters: parameters, layout: layout, activations: act)
-        backward(parameters: parameters, gradients: gradients, layout: layout, activations: act, lossScale: lossScale)
+        backward(
+            parameters: parameters, gradients: gradients, layout: layout, activations: act, lossScale: lossScale,
+            finalFrom: finalFrom)
         act.profile?.countPass()
         return loss
     }
 
     static func backward(
         parameters P: UnsafePointer<Float>, gradients G: UnsafeMutablePointer<Float>, layout: ParameterLayout,
-        activations act: Activations, lossScale: Float
+        activations act: Activations, lossScale: Float, finalFrom: ((Int) -> Void)? = nil
     ) {
         let cfg = layout.config
         precondition(act.forBackward, "activations were allocated for inference only")
@@ -145,6 +151,7 @@ public enum GPT {
                 x: act.residual.pointer + cfg.layers * N * C, weight: P + layout.finalNormWeight,
                 mean: act.finalMean.pointer, rstd: act.finalRstd.pointer, rows: N, c: C)
         }
+        finalFrom?(layout.finalNormWeight)
 
         let shape = Attention.Shape(batch: B, time: T, channels: C, heads: cfg.heads)
         for l in stride(from: cfg.layers - 1, through: 0, by: -1) {
@@ -188,6 +195,7 @@ public enum GPT {
                     dx: dx, dweight: G + w.ln1Weight, dbias: G + w.ln1Bias, dout: dLn, x: la.x, weight: P + w.ln1Weight,
                     mean: la.ln1Mean, rstd: la.ln1Rstd, rows: N, c: C)
             }
+            finalFrom?(w.ln1Weight)
         }
 
         // Embeddings, rows in order.
@@ -198,6 +206,7 @@ public enum GPT {
                 Elementwise.add(G + layout.positionEmbedding + (r % T) * C, dx + r * C, count: C)
             }
         }
+        finalFrom?(0)
     }
 
     /// Bytes of the largest scratch one kernel call of a training pass over `batch` sequences of `time`

@@ -1,39 +1,93 @@
+import Synchronization
+
 /// What the spheres of one step share when they run it together (`NodeZero.stepTogether`): the two
-/// rendezvous between its phases and the values that cross them.
+/// rendezvous between its phases, the shards still to sum and to update, and the values that cross them.
 ///
-/// Every field has one writer per phase: a sphere writes its own failure flag before the first rendezvous and
-/// its own shards' squares before the second; the last arrival at each writes the rest. Readers read only
-/// after the rendezvous that follows the write, so, as with `SharedFloats`, the phases are the synchronization.
+/// Shards are claimed, not assigned: whichever shard owner is free takes the next one, so a sphere that
+/// finishes its gradient first spends the wait summing the shards every gradient already has final, and
+/// the rest is shared by whoever is free. The arithmetic never depends on who claims: each shard is summed
+/// over the spheres in sphere order and its sum of squares is stored by shard, then added in shard order.
+///
+/// Every plain field has one writer per phase: a sphere writes its own failure flag before the first
+/// rendezvous, and the claimer of a shard its sum of squares before the second; the last arrival at each
+/// writes the rest. Readers read only after the rendezvous that follows the write, so, as with
+/// `SharedFloats`, the phases are the synchronization. The gradient a shard is summed from before the
+/// first rendezvous is published by its sphere's `finalFrom` (release store, acquire load).
 final class JointStep: @unchecked Sendable {
     let spheres: Int
-    /// All spheres, after their gradients (and before anything is summed).
+    /// All spheres, after their gradients (and the shards they could sum meanwhile).
     let gradientsDone: StepRendezvous
-    /// The spheres that own shards, after summing them (and before the norm is used).
+    /// The spheres that own shards, after summing the rest (and before the norm is used).
     let mergeDone: StepRendezvous
+    private let plan: ShardPlan
     private let failures: UnsafeMutablePointer<Bool>
     private let squares: UnsafeMutablePointer<Double>
-    private let shardCount: Int
+    /// Per sphere: the lowest parameter index from which its gradient is final (a suffix that grows to
+    /// 0 as its backward pass runs from the last block to the embeddings).
+    private let finalFrom: UnsafeMutablePointer<Atomic<Int>>
+    /// Shards 0..<unsummed are not yet claimed for summing; claims take the highest, the first final.
+    private let unsummed: Atomic<Int>
+    /// The next shard to claim for the optimizer.
+    private let nextUpdate = Atomic<Int>(0)
     private(set) var anyFailed = false
     private(set) var norm = 0.0
     /// When the gradients, then the merge, were complete (the step's phase times).
     private(set) var gradientTime: UInt64 = 0
     private(set) var mergeTime: UInt64 = 0
 
-    init(spheres: Int, shardOwners: Int, shards: Int) {
+    init(spheres: Int, shardOwners: Int, plan: ShardPlan) {
         self.spheres = spheres
-        shardCount = shards
+        self.plan = plan
         gradientsDone = StepRendezvous(participants: spheres)
         mergeDone = StepRendezvous(participants: max(1, shardOwners))
         failures = .allocate(capacity: spheres)
         failures.initialize(repeating: false, count: spheres)
-        squares = .allocate(capacity: shards)
-        squares.initialize(repeating: 0, count: shards)
+        squares = .allocate(capacity: plan.count)
+        squares.initialize(repeating: 0, count: plan.count)
+        finalFrom = .allocate(capacity: spheres)
+        for i in 0..<spheres { (finalFrom + i).initialize(to: Atomic(plan.parameterCount)) }
+        unsummed = Atomic(plan.count)
     }
 
     deinit {
         failures.deallocate()
         squares.deallocate()
+        finalFrom.deinitialize(count: spheres)
+        finalFrom.deallocate()
     }
+
+    /// Sphere `index`'s gradient is final from parameter `offset` to the end (`GPT.forwardBackward`).
+    func gradientFinal(_ index: Int, from offset: Int) {
+        finalFrom[index].store(offset, ordering: .releasing)
+    }
+
+    /// Claims the highest shard not yet claimed for summing. Before the first rendezvous (`early`), only
+    /// one that every sphere's gradient already covers, and none once every gradient is complete: the
+    /// sphere that finishes last goes straight to the rendezvous, where the others are waiting to share
+    /// the rest. Nil when there is nothing (more) to claim now.
+    func claimShardToSum(early: Bool) -> Int? {
+        var top = unsummed.load(ordering: .relaxed)
+        while top > 0 {
+            let shard = top - 1
+            if early {
+                let low = plan.range(shard).lowerBound
+                var allComplete = true
+                for i in 0..<spheres {
+                    let from = finalFrom[i].load(ordering: .acquiring)
+                    if from > low { return nil }
+                    allComplete = allComplete && from == 0
+                }
+                if allComplete { return nil }
+            }
+            let (claimed, seen) = unsummed.compareExchange(expected: top, desired: shard, ordering: .relaxed)
+            if claimed { return shard }
+            top = seen
+        }
+        return nil
+    }
+
+    /// Records the sum of squares of a shard the caller summed.
+    func summed(_ shard: Int, squares value: Double) { squares[shard] = value }
 
     /// Sphere `index` reports whether its gradient failed, waits for the others, and learns whether any did.
     func gradientsComplete(_ index: Int, failed: Bool, now: () -> UInt64, isolation: isolated (any Actor)? = #isolation)
@@ -47,17 +101,19 @@ final class JointStep: @unchecked Sendable {
         return !anyFailed
     }
 
-    /// Shard owner `owner` (its rank among the spheres that own shards) records its shards' sums of squares,
-    /// waits for the other owners, and gets the global norm, added in shard order.
-    func mergeComplete(
-        _ owner: Int, shards: [Int], squares values: [Double], now: () -> UInt64,
-        isolation: isolated (any Actor)? = #isolation
-    ) async -> Double {
-        for (shard, value) in zip(shards, values) { squares[shard] = value }
+    /// Shard owner `owner` (its rank among the spheres that own shards), with no shard left to claim, waits
+    /// for the other owners and gets the global norm, added in shard order.
+    func mergeComplete(_ owner: Int, now: () -> UInt64, isolation: isolated (any Actor)? = #isolation) async -> Double {
         await mergeDone.arrive(owner) {
-            norm = GradientMerge.norm(shardSquares: Array(UnsafeBufferPointer(start: squares, count: shardCount)))
+            norm = GradientMerge.norm(shardSquares: Array(UnsafeBufferPointer(start: squares, count: plan.count)))
             mergeTime = now()
         }
         return norm
+    }
+
+    /// Claims the next shard for the optimizer; nil when every shard is taken.
+    func claimShardToUpdate() -> Int? {
+        let shard = nextUpdate.wrappingAdd(1, ordering: .relaxed).oldValue
+        return shard < plan.count ? shard : nil
     }
 }

@@ -15,7 +15,9 @@ import Glibc
 /// 4. every sphere applies AdamW to its shards (in parallel).
 /// Phases are separated by awaits: no lock, no spinning, and no buffer is written while another phase may
 /// read it. Two or more spheres run 1–4 as one job each and meet between phases at lock-free rendezvous, the
-/// last arrival adding the norm (`stepTogether`); Node Zero drives the phases itself, awaiting a task group
+/// last arrival adding the norm (`stepTogether`); there shards are claimed by whichever sphere is free, and a
+/// sphere done with its gradient sums the shards every gradient has final while the others finish (same
+/// sums in the same order, whoever computes them). Node Zero drives the phases itself, awaiting a task group
 /// for each, only to finish a step in which a sphere failed (and for the simulation's broken variants). A
 /// sphere alone has nobody to wait for: it runs 1–4 as one job (`stepAlone`).
 public actor NodeZero {
@@ -336,17 +338,16 @@ public actor NodeZero {
         let owners = shardsOfSphere.indices.filter { !shardsOfSphere[$0].isEmpty }
         var ownerRank = [Int?](repeating: nil, count: count)
         for (rank, i) in owners.enumerated() { ownerRank[i] = rank }
-        let joint = JointStep(spheres: count, shardOwners: owners.count, shards: plan.count)
+        let joint = JointStep(spheres: count, shardOwners: owners.count, plan: plan)
         let clip = h.gradientClip, now = self.now, scale = Float(1 / tokens)
         var losses = [Double?](repeating: nil, count: count)
         await withTaskGroup(of: (Int, Double?).self) { group in
             for (i, sphere) in spheres.enumerated() {
-                let shards = shardsOfSphere[i], rank = ownerRank[i]
+                let rank = ownerRank[i]
                 group.addTask(executorPreference: sphere.executor) {
                     let loss = await sphere.stepTogether(
                         step: step, index: i, sequences: (i * b)..<((i + 1) * b), parameters: weights, plan: batchPlan,
-                        train: train, lossScale: scale, joint: joint, ownerRank: rank, shards: shards, shardPlan: plan,
-                        sources: sources, merged: merged, update: update, clip: clip, firstMoment: m, secondMoment: v,
+                        train: train, lossScale: scale, joint: joint, ownerRank: rank, shardPlan: plan, sources: sources, merged: merged, update: update, clip: clip, firstMoment: m, secondMoment: v,
                         now: now)
                     return (i, loss)
                 }

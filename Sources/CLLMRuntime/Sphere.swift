@@ -49,7 +49,7 @@ public actor Sphere {
     /// Node Zero then replaces this sphere.
     public func computeGradient(
         step: Int, sequences: Range<Int>, parameters: SharedFloats, plan: BatchPlan, train: [Int32], lossScale: Float,
-        attempt: Int = 0
+        attempt: Int = 0, finalFrom: ((Int) -> Void)? = nil
     ) async throws(SphereFailure) -> Double {
         precondition(sequences.count == microBatch, "micro-batch of \(sequences.count) for a sphere sized \(microBatch)")
         counters.state = .working
@@ -69,7 +69,7 @@ public actor Sphere {
             targets: activations.labels.baseAddress!)
         let loss = GPT.forwardBackward(
             parameters: parameters.pointer, gradients: gradients.pointer, layout: layout, activations: activations,
-            lossScale: lossScale)
+            lossScale: lossScale, finalFrom: finalFrom)
         counters.recordMicroBatch(tokens: sequences.count * layout.config.contextLength, thread: cllm_thread_id())
         if case .delayedHandoff(let yields) = fault {
             for _ in 0..<yields { await Task.yield() }
@@ -106,32 +106,51 @@ public actor Sphere {
         return AloneOutcome(loss: loss, norm: norm, gradientDone: gradientDone, mergeDone: mergeDone)
     }
 
-    /// This sphere's part of a step the spheres run together (`NodeZero.stepTogether`): `computeGradient`;
-    /// the rendezvous after every gradient; `reduce` of its shards (`ownerRank` is its rank among the spheres
-    /// that own shards, nil when it owns none); the rendezvous whose last arrival adds the norm in shard
-    /// order; `update` of its shards with the clipping scale. The arithmetic of phases 1–4, in one job.
+    /// This sphere's part of a step the spheres run together (`NodeZero.stepTogether`): `computeGradient`,
+    /// publishing how much of its gradient is final; while others still compute, summing the shards every
+    /// gradient has final (`ownerRank` is its rank among the spheres that take shards, nil when it takes
+    /// none); the rendezvous after every gradient; summing the shards left, shared with the other owners;
+    /// the rendezvous whose last arrival adds the norm in shard order; AdamW on the shards it claims, with
+    /// the clipping scale. The arithmetic of phases 1–4, in one job.
     /// Returns the summed loss, or nil when the gradient failed; when any sphere's did, all stop after the
     /// first rendezvous and Node Zero finishes the step phase by phase, replacing the failed ones.
     func stepTogether(
         step: Int, index: Int, sequences: Range<Int>, parameters: SharedFloats, plan: BatchPlan, train: [Int32],
-        lossScale: Float, joint: JointStep, ownerRank: Int?, shards: [Int], shardPlan: ShardPlan,
-        sources: [SharedFloats], merged: SharedFloats, update: AdamW.Update, clip: Double, firstMoment: SharedFloats,
+        lossScale: Float, joint: JointStep, ownerRank: Int?, shardPlan: ShardPlan, sources: [SharedFloats],
+        merged: SharedFloats, update: AdamW.Update, clip: Double, firstMoment: SharedFloats,
         secondMoment: SharedFloats, now: @Sendable () -> UInt64
     ) async -> Double? {
         let loss = try? await computeGradient(
-            step: step, sequences: sequences, parameters: parameters, plan: plan, train: train, lossScale: lossScale)
+            step: step, sequences: sequences, parameters: parameters, plan: plan, train: train, lossScale: lossScale,
+            finalFrom: { joint.gradientFinal(index, from: $0) })
+        if loss != nil && ownerRank != nil { sumClaimedShards(joint, early: true, plan: shardPlan, sources: sources, merged: merged) }
         guard await joint.gradientsComplete(index, failed: loss == nil, now: now), let ownerRank else {
             return loss
         }
-        let ranges = shards.map(shardPlan.range)
-        let norm = await joint.mergeComplete(
-            ownerRank, shards: shards, squares: reduce(shards: ranges, sources: sources, merged: merged), now: now)
+        sumClaimedShards(joint, early: false, plan: shardPlan, sources: sources, merged: merged)
+        let norm = await joint.mergeComplete(ownerRank, now: now)
         var clipped = update
         clipped.kernel.gradientScale = AdamW.clipScale(norm: norm, clip: clip)
-        self.update(
-            shards: ranges, step: clipped, parameters: parameters, merged: merged, firstMoment: firstMoment,
-            secondMoment: secondMoment)
+        counters.state = .working
+        defer { counters.state = .waiting }
+        while let shard = joint.claimShardToUpdate() {
+            AdamW.apply(
+                clipped, layout: layout, parameters: parameters.pointer, gradients: merged.pointer,
+                firstMoment: firstMoment.pointer, secondMoment: secondMoment.pointer, range: shardPlan.range(shard))
+        }
         return loss
+    }
+
+    /// Sums the shards this sphere can claim (`JointStep.claimShardToSum`) over every source gradient, in
+    /// source order, into `merged`, recording each one's sum of squares.
+    private func sumClaimedShards(
+        _ joint: JointStep, early: Bool, plan: ShardPlan, sources: [SharedFloats], merged: SharedFloats
+    ) {
+        counters.state = .working
+        defer { counters.state = .waiting }
+        while let shard = joint.claimShardToSum(early: early) {
+            joint.summed(shard, squares: GradientMerge.reduce(range: plan.range(shard), sources: sources, into: merged))
+        }
     }
 
     /// Sums the given shards of every source gradient (in source order) into `merged`; returns each

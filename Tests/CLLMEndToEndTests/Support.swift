@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -135,11 +136,10 @@ final class Workspace: Sendable {
     }
 
     /// Runs `cllm` with `arguments` in this workspace (with `environment` added to the test's own); kills it
-    /// after `timeLimit` seconds. `kill -9`s it after `killAfter` seconds or once `killWhen` holds (polled
-    /// every 5 ms), whichever comes first.
+    /// after `timeLimit` seconds. `kill -9`s it once `killWhen` holds (`KillWatcher`).
     func run(
-        _ arguments: [String], in directory: String? = nil, killAfter: Double? = nil,
-        killWhen: (@Sendable () -> Bool)? = nil, environment: [String: String] = [:]
+        _ arguments: [String], in directory: String? = nil, killWhen: (@Sendable () -> Bool)? = nil,
+        environment: [String: String] = [:]
     ) async throws -> CLIResult {
         let binary = try #require(
             CLLMBinary.path, "cllm binary not found (build it with `swift build`); looked in: \(CLLMBinary.searched)")
@@ -170,17 +170,19 @@ final class Workspace: Sendable {
         let clock = ContinuousClock()
         let deadline = clock.now + .milliseconds(Int(Workspace.timeLimit * 1000))
         var timedOut = false
-        let killAt = killAfter.map { clock.now + .milliseconds(Int($0 * 1000)) }
+        let watcher = killWhen.map { KillWatcher(pid: process.processIdentifier, when: $0) }
         var killed = false
         while process.isRunning && clock.now < deadline {
-            if (killAt.map { clock.now >= $0 } ?? false) || (killWhen?() ?? false) {
-                kill(process.processIdentifier, SIGKILL)  // as `kill -9`: no handler, no clean-up
+            if let watcher, watcher.fired {
                 killed = true
                 try await Workspace.wait(for: process, seconds: 5)
                 break
             }
             try await Task.sleep(for: .milliseconds(5))
         }
+        watcher?.stop()
+        // The process may have ended just as the watcher fired.
+        if let watcher, watcher.fired { killed = true }
         if process.isRunning && !killed {
             timedOut = true
             process.terminate()
@@ -326,4 +328,31 @@ enum Corpus {
         }
         return text
     }()
+}
+
+/// Polls a condition every millisecond on a thread of its own and `kill -9`s a process the first time it
+/// holds. Not on the test's task pool: other tests running beside this one can keep that pool busy for
+/// longer than a whole short run lasts, so a run would finish before a task there noticed its moment.
+final class KillWatcher: Sendable {
+    private let done = Atomic<Bool>(false)
+    private let killed = Atomic<Bool>(false)
+
+    init(pid: Int32, when condition: @escaping @Sendable () -> Bool) {
+        Thread.detachNewThread { [self] in
+            while !done.load(ordering: .acquiring) {
+                if condition() {
+                    kill(pid, SIGKILL)  // as `kill -9`: no handler, no clean-up
+                    killed.store(true, ordering: .releasing)
+                    return
+                }
+                usleep(1000)
+            }
+        }
+    }
+
+    /// Whether the process was killed.
+    var fired: Bool { killed.load(ordering: .acquiring) }
+
+    /// Stops polling (once the process has ended on its own).
+    func stop() { done.store(true, ordering: .releasing) }
 }

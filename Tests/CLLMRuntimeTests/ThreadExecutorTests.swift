@@ -163,4 +163,25 @@ struct StepRendezvousTests {
             #expect(tally.arrivalsSeenByLast == 5)
         }
     }
+
+    @Test("shards are claimed once each: early only where every gradient is final, never by the last sphere to finish")
+    func joint() {
+        let plan = ShardPlan(parameterCount: 100, shardSize: 16)  // shards 0…6, the last 4 floats long
+        let step = JointStep(spheres: 2, shardOwners: 2, plan: plan)
+        #expect(step.claimShardToSum(early: true) == nil, "no gradient is final anywhere yet")
+        step.gradientFinal(0, from: 0)
+        step.gradientFinal(1, from: 50)
+        // Sphere 1 is final from 50: shards 4…6 (64…99) lie inside it, shard 3 (48…63) does not.
+        var early: [Int] = []
+        while let s = step.claimShardToSum(early: true) { early.append(s) }
+        #expect(early == [6, 5, 4])
+        step.gradientFinal(1, from: 0)
+        #expect(step.claimShardToSum(early: true) == nil, "once every gradient is complete, go to the rendezvous")
+        var rest: [Int] = []
+        while let s = step.claimShardToSum(early: false) { rest.append(s) }
+        #expect(rest == [3, 2, 1, 0])
+        var updates: [Int] = []
+        while let s = step.claimShardToUpdate() { updates.append(s) }
+        #expect(updates == Array(0..<7))
+    }
 }
