@@ -154,10 +154,9 @@ public final class Trainer {
 
     /// Creates the run folder (and parents) and proves it writable with a probe file.
     static func prepareOutput(_ dir: String) throws(RuntimeError) {
-        var path = ""
-        for part in dir.split(separator: "/", omittingEmptySubsequences: false) {
-            path += (path.isEmpty && dir.hasPrefix("/") ? "" : (path.isEmpty ? "" : "/")) + part
-            if path.isEmpty { path = "/"; continue }
+        var path = dir.hasPrefix("/") ? "/" : ""
+        for part in dir.split(separator: "/") {
+            path += (path.isEmpty || path == "/" ? "" : "/") + part
             if mkdir(path, 0o755) != 0 && errno != EEXIST {
                 throw .output("cannot create output folder \(dir): \(path): \(String(cString: strerror(errno)))")
             }
