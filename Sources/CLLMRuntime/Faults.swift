@@ -8,6 +8,10 @@ public enum SphereFault: Sendable, Equatable, Codable {
     /// The hand-off is delayed: the sphere computes, then gives up its thread this many times before
     /// reporting its gradient ready.
     case delayedHandoff(yields: Int)
+    /// The sphere's thread stops for this many microseconds once the last block's gradient is final, as
+    /// when another process takes its core mid-pass (real runs only: it blocks the thread, so the
+    /// simulation never draws it).
+    case stalledBackward(microseconds: Int)
 }
 
 /// Decides which faults happen where; a pure function of (sphere, step, attempt) so runs replay exactly.

@@ -29,6 +29,8 @@ final class JointStep: @unchecked Sendable {
     private let unsummed: Atomic<Int>
     /// The next shard to claim for the optimizer.
     private let nextUpdate = Atomic<Int>(0)
+    /// Shards claimed before the first rendezvous (tests, to show the early path runs).
+    private let claimedEarly = Atomic<Int>(0)
     private(set) var anyFailed = false
     private(set) var norm = 0.0
     /// When the gradients, then the merge, were complete (the step's phase times).
@@ -80,11 +82,17 @@ final class JointStep: @unchecked Sendable {
                 if allComplete { return nil }
             }
             let (claimed, seen) = unsummed.compareExchange(expected: top, desired: shard, ordering: .relaxed)
-            if claimed { return shard }
+            if claimed {
+                if early { claimedEarly.add(1, ordering: .relaxed) }
+                return shard
+            }
             top = seen
         }
         return nil
     }
+
+    /// Shards summed before every gradient was complete.
+    var shardsSummedEarly: Int { claimedEarly.load(ordering: .relaxed) }
 
     /// Records the sum of squares of a shard the caller summed.
     func summed(_ shard: Int, squares value: Double) { squares[shard] = value }

@@ -115,6 +115,8 @@ public actor NodeZero {
     package func setRunsStepsTogether(_ on: Bool) { runsStepsTogether = on }
     /// Steps the spheres completed together, without a phase through Node Zero (tests).
     package private(set) var stepsRunTogether = 0
+    /// Shards summed by a sphere done first while others still computed, over all steps (tests).
+    package private(set) var shardsSummedEarly = 0
 
     /// Whether spheres time the stages of their passes; a sphere that replaces a failed one inherits it.
     var profiling = false
@@ -358,6 +360,7 @@ public actor NodeZero {
         lastMergeSources = sources.count
         optimizer.step += 1
         stepsRunTogether += 1
+        shardsSummedEarly += joint.shardsSummedEarly
         var lossSum = 0.0
         for l in losses { lossSum += l! }
         return .complete(

@@ -1,6 +1,9 @@
 import CLLMKernels
 import CLLMModel
 import CLLMSystem
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// What runs an actor: a pthread in a real run, a seeded lane of the simulation's scheduler in a simulated one.
 public typealias ActorExecutor = SerialExecutor & TaskExecutor
@@ -61,15 +64,22 @@ public actor Sphere {
             throw SphereFailure(position: position, step: step)
         case .slow(let yields):
             for _ in 0..<yields { await Task.yield() }
-        case .delayedHandoff, nil:
+        case .delayedHandoff, .stalledBackward, nil:
             break
         }
         plan.fill(
             step: step, sequences: sequences, from: train, inputs: activations.inputs.baseAddress!,
             targets: activations.labels.baseAddress!)
+        var publish = finalFrom
+        if case .stalledBackward(let microseconds) = fault, let lastBlock = layout.blocks.last?.ln1Weight {
+            publish = { offset in
+                finalFrom?(offset)
+                if offset == lastBlock { usleep(UInt32(clamping: microseconds)) }
+            }
+        }
         let loss = GPT.forwardBackward(
             parameters: parameters.pointer, gradients: gradients.pointer, layout: layout, activations: activations,
-            lossScale: lossScale, finalFrom: finalFrom)
+            lossScale: lossScale, finalFrom: publish)
         counters.recordMicroBatch(tokens: sequences.count * layout.config.contextLength, thread: cllm_thread_id())
         if case .delayedHandoff(let yields) = fault {
             for _ in 0..<yields { await Task.yield() }

@@ -31,7 +31,7 @@ enum Fixture {
     /// Runs `steps` steps on a real runtime and returns the weights, the AdamW moments and the last losses.
     static func run(
         spheres: Int, threads: Int, batch: Int, steps: Int, hierarchy: SphereHierarchy.Mode = .active,
-        faults: (any FaultInjector)? = nil, together: Bool = true
+        faults: (any FaultInjector)? = nil, together: Bool = true, layout: ParameterLayout = Fixture.layout
     ) async throws -> (
         weights: [Float], moments: ([Float], [Float]), losses: [Double], reported: [RecoveryRecord], runtime: SphereRuntime
     ) {
@@ -56,7 +56,7 @@ enum Fixture {
     /// The same steps computed on this thread, one micro-batch after another, summed in sphere order
     /// through the same shard plan (the simulation's `SequentialReference`): the specification the runtime
     /// must match bit for bit.
-    static func reference(spheres: Int, batch: Int, steps: Int) -> [Float] {
+    static func reference(spheres: Int, batch: Int, steps: Int, layout: ParameterLayout = Fixture.layout) -> [Float] {
         let h = hyperparameters(batch: batch)
         let r = SequentialReference(
             layout: layout, spheres: spheres, microBatch: batch / spheres, steps: steps, plan: plan(h), train: train,
@@ -197,6 +197,21 @@ struct SphereRuntimeTests {
         #expect(results[0].prefix(Fixture.layout.count).elementsEqual(Fixture.reference(spheres: spheres, batch: 8, steps: 4)))
     }
 
+    @Test("a sphere done first sums the shards every gradient has final, with the sequential reference's bits")
+    func earlySumming() async throws {
+        // Four blocks of width 64: 13 shards, so a sphere still in its backward pass has final shards to share.
+        let layout = ParameterLayout(ModelConfig(vocabSize: 17, contextLength: 8, layers: 4, heads: 2, width: 64))
+        #expect(ShardPlan(parameterCount: layout.count).count > 4)
+        // Once its last block is final, sphere 0 stalls 20 ms and sphere 1 100 ms, every step: sphere 1 is
+        // then still stalled when sphere 0 finishes, which sums the shards inside that block (10…12) first.
+        // (Sphere 0's stall lets sphere 1 reach its own on a loaded machine, where threads start late.)
+        let r = try await Fixture.run(spheres: 2, threads: 2, batch: 8, steps: 4, faults: Stalls(), layout: layout)
+        let early = await r.runtime.nodeZero.shardsSummedEarly
+        r.runtime.shutdown()
+        #expect(r.weights == Fixture.reference(spheres: 2, batch: 8, steps: 4, layout: layout))
+        #expect(early >= 3)
+    }
+
     @Test("validation loss does not depend on the number of spheres beyond float rounding")
     func evaluation() async throws {
         let one = try await Fixture.run(spheres: 1, threads: 1, batch: 4, steps: 0)
@@ -253,3 +268,10 @@ struct SphereRuntimeTests {
 import Glibc
 func _log(_ x: Double) -> Double { Glibc.log(x) }
 #endif
+
+/// Every step, sphere 0's backward stalls 20 ms and sphere 1's 100 ms once their last block is final.
+struct Stalls: FaultInjector {
+    func fault(sphere: Int, step: Int, attempt: Int) -> SphereFault? {
+        .stalledBackward(microseconds: sphere == 0 ? 20_000 : 100_000)
+    }
+}
