@@ -141,12 +141,10 @@ public actor Sphere {
         let norm = await joint.mergeComplete(ownerRank, now: now)
         var clipped = update
         clipped.kernel.gradientScale = AdamW.clipScale(norm: norm, clip: clip)
-        counters.state = .working
-        defer { counters.state = .waiting }
         while let shard = joint.claimShardToUpdate() {
-            AdamW.apply(
-                clipped, layout: layout, parameters: parameters.pointer, gradients: merged.pointer,
-                firstMoment: firstMoment.pointer, secondMoment: secondMoment.pointer, range: shardPlan.range(shard))
+            self.update(
+                shards: [shardPlan.range(shard)], step: clipped, parameters: parameters, merged: merged,
+                firstMoment: firstMoment, secondMoment: secondMoment)
         }
         return loss
     }
