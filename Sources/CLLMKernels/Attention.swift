@@ -89,7 +89,7 @@ public enum Attention {
                 causalRowTiles(
                     V.self, build: Build.self, a: q, lda: C3, keys: kT, scores: p, values: vP, c: out + b * T * C + h * hs, ldc: C,
                     time: T, headSize: hs, tile: tile, ragged: ragged
-                ) { t in softmaxRow(p + t * T, n: t + 1, width: T, scale: scale) }
+                ) { rows in softmaxRows(p, rows: rows, width: T, scale: scale) }
             }
         }
     }
@@ -130,7 +130,7 @@ public enum Attention {
                 causalRowTiles(
                     V.self, build: Build.self, a: dOh, lda: C, keys: vT, scores: dS, values: kP, c: dq, ldc: C3, time: T, headSize: hs,
                     tile: tile, ragged: ragged
-                ) { t in softmaxBackwardRow(dS + t * T, p: p + t * T, n: t + 1, width: T, scale: scale) }
+                ) { rows in softmaxBackwardRows(dS, p: p, rows: rows, width: T, scale: scale) }
                 // Keys j0..<j0+6 are seen by queries j0..<T only: dK = dSᵀ·Q and dV = Pᵀ·dO over those queries.
                 var j0 = 0
                 while j0 < T {
@@ -156,7 +156,7 @@ public enum Attention {
     }
 
     /// For each row tile of six queries: S = A·`keys` (strips `hs` deep) over the key strips the tile's causal
-    /// window reaches, into `scores` (T × T); `row(t)` on each of its rows; then C = S·`values` (strips T deep)
+    /// window reaches, into `scores` (T × T); `rows` on the tile's rows; then C = S·`values` (strips T deep)
     /// over keys 0..<seen. Forward: Q·Kᵀ, softmax, P·V; backward: dO·Vᵀ, softmax's backward, dS·K.
     /// The optimizer may outline this as a specialization of its own; `build` keeps that symbol the calling
     /// module's (see `Gemm.multiply(_:build:…)`).
@@ -165,7 +165,7 @@ public enum Attention {
         _: V.Type, build: Build.Type, a: UnsafePointer<Float>, lda: Int, keys: UnsafeMutablePointer<Float>,
         scores: UnsafeMutablePointer<Float>, values: UnsafeMutablePointer<Float>, c: UnsafeMutablePointer<Float>,
         ldc: Int, time T: Int, headSize hs: Int, tile: UnsafeMutablePointer<Float>, ragged: UnsafeMutablePointer<Float>,
-        row: (Int) -> Void
+        rows tileRows: (Range<Int>) -> Void
     ) where V.Scalar == Float {
         let mr = Gemm.mr, nr = 2 * V.scalarCount
         var i0 = 0
@@ -174,7 +174,7 @@ public enum Attention {
             let (sa, sStride) = rowTile(a + i0 * lda, ld: lda, rows: rows, depth: hs, scratch: ragged)
             product(V.self, sa, rowStride: sStride, kStride: 1, depth: hs, rows: rows, strips: keys, stripStride: hs * nr,
                     c: scores + i0 * T, ldc: T, width: min(T, (seen + nr - 1) / nr * nr), tile: tile)
-            for t in i0..<seen { row(t) }
+            tileRows(i0..<seen)
             let (pa, pStride) = rowTile(UnsafePointer(scores + i0 * T), ld: T, rows: rows, depth: seen, scratch: ragged)
             product(V.self, pa, rowStride: pStride, kStride: 1, depth: seen, rows: rows, strips: values, stripStride: T * nr,
                     c: c + i0 * ldc, ldc: ldc, width: hs, tile: tile)
@@ -308,73 +308,105 @@ public enum Attention {
         return (UnsafePointer(scratch), depth)
     }
 
-    /// row[s] = softmax(scale·row)[s] for s < n; zero for n ≤ s < width. Compiled here only, so every build
-    /// of the products around it gets these bits.
+    /// Row t of `scores` (row stride `width`, its first t + 1 values the causal window): softmax(scale·row)
+    /// over the window, zero past it, for each t in `rows` (a row tile, at most eight rows). Compiled here
+    /// only, so every build of the products around it gets these bits.
+    ///
+    /// Each row is a chain of dependent steps (its maximum, the exponentials and their sum, one division,
+    /// the scaling), short on arithmetic: run one row after another, the core mostly waited. So each phase
+    /// runs over all the tile's rows before the next phase starts, and the rows' chains overlap. Each row's
+    /// arithmetic is the same as alone.
     @usableFromInline @inline(never)
-    static func softmaxRow(_ row: UnsafeMutablePointer<Float>, n: Int, width: Int, scale: Float) {
+    static func softmaxRows(_ scores: UnsafeMutablePointer<Float>, rows: Range<Int>, width: Int, scale: Float) {
+        precondition(rows.count <= 8, "a row tile of at most eight rows")
+        let sv = Vec8(repeating: scale)
         // The maximum without a branch per value (the scores are finite, so any order gives the same one):
         // whole chunks, the tail's chunk with the lanes past n masked when it lies inside the row, then
         // halves of the vector.
-        let n8 = n & ~7
-        var m8 = Vec8(repeating: -.infinity)
-        var s = 0
-        while s < n8 { m8 = max8(m8, load8(row + s)); s += 8 }
-        if s < n {
-            if s + 8 <= width {
-                // (Lane numbers as floats: a float compare is one instruction, an integer one is not, here.)
-                let lanes = Vec8(0, 1, 2, 3, 4, 5, 6, 7)
-                m8 = max8(m8, load8(row + s).replacing(with: -.infinity, where: lanes .>= Vec8(repeating: Float(n - s))))
-            } else {
-                for i in s..<n { m8[0] = row[i] > m8[0] ? row[i] : m8[0] }
+        var maxima = Vec8()
+        for (k, t) in rows.enumerated() {
+            let row = scores + t * width, n = t + 1, n8 = n & ~7
+            var m8 = Vec8(repeating: -.infinity)
+            var s = 0
+            while s < n8 { m8 = max8(m8, load8(row + s)); s += 8 }
+            if s < n {
+                if s + 8 <= width {
+                    // (Lane numbers as floats: a float compare is one instruction, an integer one is not, here.)
+                    let lanes = Vec8(0, 1, 2, 3, 4, 5, 6, 7)
+                    m8 = max8(m8, load8(row + s).replacing(with: -.infinity, where: lanes .>= Vec8(repeating: Float(n - s))))
+                } else {
+                    for i in s..<n { m8[0] = row[i] > m8[0] ? row[i] : m8[0] }
+                }
             }
+            let m4 = m8.lowHalf.replacing(with: m8.highHalf, where: m8.highHalf .> m8.lowHalf)
+            let m2 = m4.lowHalf.replacing(with: m4.highHalf, where: m4.highHalf .> m4.lowHalf)
+            maxima[k] = m2[1] > m2[0] ? m2[1] : m2[0]
         }
-        let m4 = m8.lowHalf.replacing(with: m8.highHalf, where: m8.highHalf .> m8.lowHalf)
-        let m2 = m4.lowHalf.replacing(with: m4.highHalf, where: m4.highHalf .> m4.lowHalf)
-        let mx = m2[1] > m2[0] ? m2[1] : m2[0]
-        let sv = Vec8(repeating: scale), mv = Vec8(repeating: mx * scale)
-        var acc = Vec8()
-        s = 0
-        while s < n8 {
-            let e = exp8(load8(row + s) * sv - mv)
-            store8(e, row + s)
-            acc += e
-            s += 8
+        var inverses = Vec8()
+        for (k, t) in rows.enumerated() {
+            let row = scores + t * width, n = t + 1, n8 = n & ~7
+            let mx = maxima[k], mv = Vec8(repeating: mx * scale)
+            var acc = Vec8()
+            var s = 0
+            while s < n8 {
+                let e = exp8(load8(row + s) * sv - mv)
+                store8(e, row + s)
+                acc += e
+                s += 8
+            }
+            var sum = acc.sum()
+            // The tail's exponentials in one vector when its chunk lies inside the row (lanes past n hold
+            // scores the product computed, or whatever; they are zeroed below): each lane is the same function
+            // of the same input as exp1, and the sum still takes them one by one, in order.
+            if s < n && s + 8 <= width {
+                let e = exp8(load8(row + s) * sv - mv)
+                store8(e, row + s)
+                for i in 0..<(n - s) { sum += e[i] }
+            } else {
+                while s < n { let e = exp1(row[s] * scale - mx * scale); row[s] = e; sum += e; s += 1 }
+            }
+            inverses[k] = 1 / sum
         }
-        var sum = acc.sum()
-        // The tail's exponentials in one vector when its chunk lies inside the row (lanes past n hold
-        // scores the product computed, or whatever; they are zeroed below): each lane is the same function
-        // of the same input as exp1, and the sum still takes them one by one, in order.
-        let chunk = s < n && s + 8 <= width
-        if chunk {
-            let e = exp8(load8(row + s) * sv - mv)
-            store8(e, row + s)
-            for i in 0..<(n - s) { sum += e[i] }
-        } else {
-            while s < n { let e = exp1(row[s] * scale - mx * scale); row[s] = e; sum += e; s += 1 }
+        for (k, t) in rows.enumerated() {
+            let row = scores + t * width, n = t + 1, n8 = n & ~7
+            let inv = inverses[k], iv = Vec8(repeating: inv)
+            var s = 0
+            while s < n8 { store8(load8(row + s) * iv, row + s); s += 8 }
+            if s < n && s + 8 <= width {
+                store8(load8(row + s) * iv, row + s)
+            } else {
+                while s < n { row[s] *= inv; s += 1 }
+            }
+            if width > n { (row + n).update(repeating: 0, count: width - n) }
         }
-        let iv = Vec8(repeating: 1 / sum), inv = 1 / sum
-        s = 0
-        while s < n8 { store8(load8(row + s) * iv, row + s); s += 8 }
-        if chunk { store8(load8(row + s) * iv, row + s) } else { while s < n { row[s] *= inv; s += 1 } }
-        if width > n { (row + n).update(repeating: 0, count: width - n) }
     }
 
-    /// dS[s] = p[s]·(dP[s] − Σ p·dP)·scale for s < n, in place of dP; zero for n ≤ s < width. Compiled here
-    /// only, like `softmaxRow`.
+    /// Row t of dS (in place of dP, row stride `width`): dS[s] = p[s]·(dP[s] − Σ p·dP)·scale for s ≤ t, zero
+    /// past it, for each t in `rows` (at most eight). Compiled here only, like `softmaxRows`, and phase by
+    /// phase over the rows for its reason.
     @usableFromInline @inline(never)
-    static func softmaxBackwardRow(
-        _ row: UnsafeMutablePointer<Float>, p: UnsafePointer<Float>, n: Int, width: Int, scale: Float
+    static func softmaxBackwardRows(
+        _ dS: UnsafeMutablePointer<Float>, p probs: UnsafePointer<Float>, rows: Range<Int>, width: Int, scale: Float
     ) {
-        let n8 = n & ~7
-        var acc = Vec8()
-        var s = 0
-        while s < n8 { acc = acc.addingProduct(load8(p + s), load8(row + s)); s += 8 }
-        var dot = acc.sum()
-        while s < n { dot += p[s] * row[s]; s += 1 }
-        let dv = Vec8(repeating: dot), sv = Vec8(repeating: scale)
-        s = 0
-        while s < n8 { store8(load8(p + s) * (load8(row + s) - dv) * sv, row + s); s += 8 }
-        while s < n { row[s] = p[s] * (row[s] - dot) * scale; s += 1 }
-        if width > n { (row + n).update(repeating: 0, count: width - n) }
+        precondition(rows.count <= 8, "a row tile of at most eight rows")
+        var dots = Vec8()
+        for (k, t) in rows.enumerated() {
+            let row = dS + t * width, p = probs + t * width, n = t + 1, n8 = n & ~7
+            var acc = Vec8()
+            var s = 0
+            while s < n8 { acc = acc.addingProduct(load8(p + s), load8(row + s)); s += 8 }
+            var dot = acc.sum()
+            while s < n { dot += p[s] * row[s]; s += 1 }
+            dots[k] = dot
+        }
+        let sv = Vec8(repeating: scale)
+        for (k, t) in rows.enumerated() {
+            let row = dS + t * width, p = probs + t * width, n = t + 1, n8 = n & ~7
+            let dot = dots[k], dv = Vec8(repeating: dot)
+            var s = 0
+            while s < n8 { store8(load8(p + s) * (load8(row + s) - dv) * sv, row + s); s += 8 }
+            while s < n { row[s] = p[s] * (row[s] - dot) * scale; s += 1 }
+            if width > n { (row + n).update(repeating: 0, count: width - n) }
+        }
     }
 }
