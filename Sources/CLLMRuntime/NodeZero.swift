@@ -349,8 +349,8 @@ public actor NodeZero {
                 group.addTask(executorPreference: sphere.executor) {
                     let loss = await sphere.stepTogether(
                         step: step, index: i, sequences: (i * b)..<((i + 1) * b), parameters: weights, plan: batchPlan,
-                        train: train, lossScale: scale, joint: joint, ownerRank: rank, shardPlan: plan, sources: sources, merged: merged, update: update, clip: clip, firstMoment: m, secondMoment: v,
-                        now: now)
+                        train: train, lossScale: scale, joint: joint, ownerRank: rank, shardPlan: plan, sources: sources,
+                        merged: merged, update: update, clip: clip, firstMoment: m, secondMoment: v, now: now)
                     return (i, loss)
                 }
             }

@@ -133,7 +133,9 @@ public actor Sphere {
         let loss = try? await computeGradient(
             step: step, sequences: sequences, parameters: parameters, plan: plan, train: train, lossScale: lossScale,
             finalFrom: { joint.gradientFinal(index, from: $0) })
-        if loss != nil && ownerRank != nil { sumClaimedShards(joint, early: true, plan: shardPlan, sources: sources, merged: merged) }
+        if loss != nil && ownerRank != nil {
+            sumClaimedShards(joint, early: true, plan: shardPlan, sources: sources, merged: merged)
+        }
         guard await joint.gradientsComplete(index, failed: loss == nil, now: now), let ownerRank else {
             return loss
         }
