@@ -41,6 +41,24 @@ public struct Simulation: Sendable {
             hyperparameters: h, shards: ShardPlan(parameterCount: layout.count, shardSize: Simulation.shardSize))
     }
 
+    /// Parameters of the model a scenario's simulation computes with (its `simulatedModel`).
+    public static func simulatedParameters(_ scenario: Scenario) -> Int {
+        ParameterLayout(scenario.simulatedModel.config).count
+    }
+
+    /// Bytes a simulation of `scenario` holds at its peak, in Double so no count overflows: every step's
+    /// merged gradient and weights twice (the sequential reference's record and a seed's log), the spheres'
+    /// gradients twice (the reference's and the runtime's) and their activations, and Node Zero's
+    /// parameters, moments and merged gradient. `cllm simulate` refuses a scenario that would not fit.
+    /// A quarter more covers the allocator's slack: 100,000 steps of `smoke-2` peaked at 2.0 GB resident
+    /// against 1.6 GB of step records.
+    public static func heldBytes(scenario s: Scenario) -> Double {
+        let config = s.simulatedModel.config
+        let params = Double(simulatedParameters(s)) * 4
+        let activations = Double(Activations.bytes(config: config, batch: 1, time: config.contextLength))
+        return 1.25 * (Double(s.steps) * 4 * params + Double(s.spheres) * (2 * params + activations) + 4 * params)
+    }
+
     /// Shards of the simulated model's merge: small, so even a tiny model is cut into many shards.
     static let shardSize = 64
 
@@ -58,7 +76,10 @@ public struct Simulation: Sendable {
     }
 
     /// Jobs a step may take before the run counts as stuck: generous, linear in the spheres.
-    public var jobBoundPerStep: Int { 200 + 60 * scenario.spheres + 20 * scenario.faults.maxYields * scenario.spheres }
+    public var jobBoundPerStep: Int { Self.jobBound(perStepOf: scenario) }
+
+    /// `jobBoundPerStep` of a scenario, without building its simulation (and sequential reference).
+    public static func jobBound(perStepOf s: Scenario) -> Int { 200 + 60 * s.spheres + 20 * s.faults.maxYields * s.spheres }
 
     final class Log: Sendable {
         struct Entry: Sendable {

@@ -30,7 +30,17 @@ struct Simulate: AsyncParsableCommand {
         try CLLM.checkCPU()
         let base = try Simulate.loadScenario(scenario)
         if let s = seeds, s < 1 { throw CLIError("--seeds must be at least 1, got \(s)") }
-        let seedList: [UInt64] = seed.map { [$0] } ?? Array(1...UInt64(seeds ?? base.seeds))
+        // A range, not an array: any number of seeds is a long run, never one huge allocation.
+        let seedList: ClosedRange<UInt64> = seed.map { $0...$0 } ?? 1...UInt64(seeds ?? base.seeds)
+        // One simulation is alive at a time (the replay check below builds its own after the seeds' one is
+        // gone); swarm draws are at most `Swarm.maximumSpheres` spheres and `Swarm.maximumSteps` steps.
+        var sized = base
+        if swarm { sized.spheres = Swarm.maximumSpheres; sized.steps = Swarm.maximumSteps }
+        let held = Simulation.heldBytes(scenario: sized)
+        if let available = Preflight.availableMemory(), held > Double(available) {
+            throw CLIError(
+                "scenario \(base.name): the simulation would hold about \(Int(held / 1_048_576)) MiB (every step's reference gradient and weights for \(sized.steps) steps of a \(Simulation.simulatedParameters(base))-parameter model, and \(sized.spheres) spheres' buffers) but only \(available / 1_048_576) MiB is available: use fewer steps or spheres, or a smaller simulatedModel")
+        }
         let clock = ContinuousClock()
         let start = clock.now
         var failures: [(UInt64, [String])] = []
@@ -49,8 +59,9 @@ struct Simulate: AsyncParsableCommand {
         }
         let d = clock.now - start
         let seconds = d.seconds
-        // Replay check: the first seed again must give the same trace.
-        let first = seedList[0]
+        // Replay check: the first seed again must give the same trace, on new simulations.
+        plain = nil
+        let first = seedList.lowerBound
         let replayScenario = swarm ? Swarm.scenario(base: base, seed: first) : base
         let a = Simulation(scenario: replayScenario).run(seed: first)
         let b = Simulation(scenario: replayScenario).run(seed: first)
@@ -79,7 +90,7 @@ struct Simulate: AsyncParsableCommand {
             print("layout: \(base.spheres) spheres (\(base.hierarchy.rawValue) hierarchy), \(base.threads) threads, \(base.stackSize >> 10) KiB stacks, \(base.allocator.rawValue) allocator, \(base.steps) steps, \(base.policy.rawValue) scheduling")
             print("seeds: \(seedList.count) run, \(seedList.count - failures.count) passed, \(failures.count) failed; \(hashes.count) distinct traces; replay of seed \(first): \(replays ? "same trace" : "DIFFERENT TRACE")")
             print("scheduler alone: \(Int(SimulationScheduler.measureThroughput().rounded())) jobs/s (8 lanes × 5,000 hand-offs)")
-            print("scheduler: \(jobs) jobs in \(fmt(seconds, 2)) s (\(Int((Double(jobs) / seconds).rounded())) jobs/s); longest step \(maxJobs) jobs (bound \(Simulation(scenario: base).jobBoundPerStep)); \(recoveries) sphere failures recovered")
+            print("scheduler: \(jobs) jobs in \(fmt(seconds, 2)) s (\(Int((Double(jobs) / seconds).rounded())) jobs/s); longest step \(maxJobs) jobs (bound \(Simulation.jobBound(perStepOf: base))); \(recoveries) sphere failures recovered")
             printMemory(model, other)
             for (s, f) in failures.prefix(5) {
                 print("FAILED seed \(s): \(f.joined(separator: "; "))")

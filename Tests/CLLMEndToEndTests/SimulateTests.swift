@@ -42,6 +42,8 @@ struct SimulateEndToEndTests {
         BadScenario(text: "{\"spheres\": 2}", phrase: "field 'name' is required"),
         BadScenario(text: "{\"name\": \"x\", \"faults\": {\"failureRate\": 2}}", phrase: "must be between 0 and 1"),
         BadScenario(text: "{\"name\": \"x\", \"policy\": \"chaos\"}", phrase: "field 'policy' has an invalid value"),
+        // Every step's reference weights are kept: a trillion steps cannot fit, and is refused before it starts.
+        BadScenario(text: "{\"name\": \"x\", \"steps\": 1000000000000}", phrase: "use fewer steps or spheres"),
     ]
 
     @Test("a bad scenario file is refused with one clear message", arguments: bad)

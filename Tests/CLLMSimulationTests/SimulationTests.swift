@@ -44,6 +44,18 @@ struct SimulationTests {
         }
         #expect(hashes.count >= 95, "only \(hashes.count) distinct traces in 100 seeds")
     }
+
+    @Test("the memory a simulation holds grows with its steps by four records of the simulated model each")
+    func heldBytes() {
+        let short = Self.scenario(steps: 3), long = Self.scenario(steps: 1003)
+        let params = Double(Simulation.simulatedParameters(short))
+        // 1,000 more steps: merged gradient and weights in the reference and in a seed's log, 4 bytes a value,
+        // and the quarter of allocator slack.
+        #expect(Simulation.heldBytes(scenario: long) - Simulation.heldBytes(scenario: short) == 1.25 * 1000 * 4 * params * 4)
+        // A short run is dominated by the spheres' buffers, which it counts too.
+        #expect(Simulation.heldBytes(scenario: Self.scenario(spheres: 60, steps: 3)) > Simulation.heldBytes(scenario: short))
+        #expect(Simulation.jobBound(perStepOf: short) == Simulation(scenario: short).jobBoundPerStep)
+    }
 }
 
 @Suite("Simulation catches broken merges", .tags(.simulation))
