@@ -50,7 +50,7 @@ public struct Simulation: Sendable {
     /// merged gradient and weights twice (the sequential reference's record and a seed's log), the spheres'
     /// gradients twice (the reference's and the runtime's) and their activations, and Node Zero's
     /// parameters, moments and merged gradient. `cllm simulate` refuses a scenario that would not fit.
-    /// A quarter more covers the allocator's slack: 100,000 steps of `smoke-2` peaked at 2.0 GB resident
+    /// A quarter more covers the allocator's slack: 100,000 steps of `smoke-2` peaked at 1.9 GB resident
     /// against 1.6 GB of step records.
     public static func heldBytes(scenario s: Scenario) -> Double {
         let config = s.simulatedModel.config
