@@ -87,10 +87,15 @@ struct Simulate: AsyncParsableCommand {
             print(String(decoding: try encoder.encode(report), as: UTF8.self))
         } else {
             print("scenario \(base.name)\(swarm ? " (swarm)" : ""): \(base.description)")
-            print("layout: \(base.spheres) spheres (\(base.hierarchy.rawValue) hierarchy), \(base.threads) threads, \(base.stackSize >> 10) KiB stacks, \(base.allocator.rawValue) allocator, \(base.steps) steps, \(base.policy.rawValue) scheduling")
+            if swarm {
+                // Spheres, threads, hierarchy, steps, scheduling and faults are each seed's own draw.
+                print("layout: drawn per seed (1–\(Swarm.maximumSpheres) spheres, 1–\(Swarm.maximumSteps) steps), \(base.stackSize >> 10) KiB stacks, \(base.allocator.rawValue) allocator")
+            } else {
+                print("layout: \(base.spheres) spheres (\(base.hierarchy.rawValue) hierarchy), \(base.threads) threads, \(base.stackSize >> 10) KiB stacks, \(base.allocator.rawValue) allocator, \(base.steps) steps, \(base.policy.rawValue) scheduling")
+            }
             print("seeds: \(seedList.count) run, \(seedList.count - failures.count) passed, \(failures.count) failed; \(hashes.count) distinct traces; replay of seed \(first): \(replays ? "same trace" : "DIFFERENT TRACE")")
             print("scheduler alone: \(Int(SimulationScheduler.measureThroughput().rounded())) jobs/s (8 lanes × 5,000 hand-offs)")
-            print("scheduler: \(jobs) jobs in \(fmt(seconds, 2)) s (\(Int((Double(jobs) / seconds).rounded())) jobs/s); longest step \(maxJobs) jobs (bound \(Simulation.jobBound(perStepOf: base))); \(recoveries) sphere failures recovered")
+            print("scheduler: \(jobs) jobs in \(fmt(seconds, 2)) s (\(Int((Double(jobs) / seconds).rounded())) jobs/s); longest step \(maxJobs) jobs (bound \(swarm ? "each seed's own, from its layout" : String(Simulation.jobBound(perStepOf: base)))); \(recoveries) sphere failures recovered")
             printMemory(model, other)
             for (s, f) in failures.prefix(5) {
                 print("FAILED seed \(s): \(f.joined(separator: "; "))")
