@@ -27,7 +27,15 @@ public final class AdamW {
 
     /// The update for the next step (t = step + 1) at learning rate `lr`, scaling gradients by `gradientScale`.
     public func nextUpdate(hyperparameters h: Hyperparameters, learningRate lr: Double, gradientScale: Float) -> Update {
-        let t = Double(step + 1)
+        update(after: step, hyperparameters: h, learningRate: lr, gradientScale: gradientScale)
+    }
+
+    /// The update that follows `completed` steps (t = completed + 1): what `nextUpdate` gives once the counter
+    /// reaches `completed`, fixed in advance for a run of several steps.
+    public func update(
+        after completed: Int, hyperparameters h: Hyperparameters, learningRate lr: Double, gradientScale: Float
+    ) -> Update {
+        let t = Double(completed + 1)
         let k = AdamWKernel.Step(
             learningRate: Float(lr), beta1: Float(h.beta1), beta2: Float(h.beta2), epsilon: Float(h.epsilon),
             weightDecay: 0, biasCorrection1: Float(1 - _pow(h.beta1, t)), biasCorrection2: Float(1 - _pow(h.beta2, t)),

@@ -1,7 +1,8 @@
 import Synchronization
 
-/// What the spheres of one step share when they run it together (`NodeZero.stepTogether`): the two
-/// rendezvous between its phases, the shards still to sum and to update, and the values that cross them.
+/// What the spheres of one step share when they run it together (`NodeZero.stepsTogether`): the two
+/// rendezvous between its phases and the one after it, the shards still to sum and to update, and the values
+/// that cross them.
 ///
 /// Shards are claimed, not assigned: whichever shard owner is free takes the next one, so a sphere that
 /// finishes its gradient first spends the wait summing the shards every gradient already has final, and
@@ -19,6 +20,8 @@ final class JointStep: @unchecked Sendable {
     let gradientsDone: StepRendezvous
     /// The spheres that own shards, after summing the rest (and before the norm is used).
     let mergeDone: StepRendezvous
+    /// All spheres, after every shard's update: the next step of a run may read the weights from here.
+    let updatesDone: StepRendezvous
     private let plan: ShardPlan
     private let failures: UnsafeMutablePointer<Bool>
     private let squares: UnsafeMutablePointer<Double>
@@ -36,12 +39,19 @@ final class JointStep: @unchecked Sendable {
     /// When the gradients, then the merge, were complete (the step's phase times).
     private(set) var gradientTime: UInt64 = 0
     private(set) var mergeTime: UInt64 = 0
+    /// When every shard was updated (set only when the spheres go on to another step together).
+    private(set) var updateTime: UInt64 = 0
 
-    init(spheres: Int, shardOwners: Int, plan: ShardPlan) {
+    /// Run by the last sphere to finish its updates (`NodeZero.stepFinished`), before any sphere goes on.
+    private let finished: (@Sendable () -> Void)?
+
+    init(spheres: Int, shardOwners: Int, plan: ShardPlan, finished: (@Sendable () -> Void)? = nil) {
+        self.finished = finished
         self.spheres = spheres
         self.plan = plan
         gradientsDone = StepRendezvous(participants: spheres)
         mergeDone = StepRendezvous(participants: max(1, shardOwners))
+        updatesDone = StepRendezvous(participants: spheres)
         failures = .allocate(capacity: spheres)
         failures.initialize(repeating: false, count: spheres)
         squares = .allocate(capacity: plan.count)
@@ -117,6 +127,15 @@ final class JointStep: @unchecked Sendable {
             mergeTime = now()
         }
         return norm
+    }
+
+    /// Sphere `index`, done with the shards it could claim for the optimizer, waits until every sphere is:
+    /// then the whole update is written and the next step may begin.
+    func updatesComplete(_ index: Int, now: () -> UInt64, isolation: isolated (any Actor)? = #isolation) async {
+        await updatesDone.arrive(index) {
+            updateTime = now()
+            finished?()
+        }
     }
 
     /// Claims the next shard for the optimizer; nil when every shard is taken.

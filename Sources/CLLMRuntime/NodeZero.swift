@@ -14,8 +14,8 @@ import Glibc
 /// 3. Node Zero adds the shard norms in shard order and derives the clipping scale;
 /// 4. every sphere applies AdamW to its shards (in parallel).
 /// Phases are separated by awaits: no lock, no spinning, and no buffer is written while another phase may
-/// read it. Two or more spheres run 1–4 as one job each and meet between phases at lock-free rendezvous, the
-/// last arrival adding the norm (`stepTogether`); there shards are claimed by whichever sphere is free, and a
+/// read it. Two or more spheres run 1–4 of a whole run of steps as one job each and meet between phases and
+/// between steps at lock-free rendezvous, the last arrival adding the norm (`stepsTogether`); there shards are claimed by whichever sphere is free, and a
 /// sphere done with its gradient sums the shards every gradient has final while the others finish (same
 /// sums in the same order, whoever computes them). Node Zero drives the phases itself, awaiting a task group
 /// for each, only to finish a step in which a sphere failed (and for the simulation's broken variants). A
@@ -109,7 +109,7 @@ public actor NodeZero {
         optimizer.step = step
     }
 
-    /// Whether two or more spheres run each step together (`stepTogether`); off, Node Zero drives every phase
+    /// Whether two or more spheres run steps together (`stepsTogether`); off, Node Zero drives every phase
     /// itself. Tests turn it off to show that both give the same bits.
     package var runsStepsTogether = true
     package func setRunsStepsTogether(_ on: Bool) { runsStepsTogether = on }
@@ -117,6 +117,32 @@ public actor NodeZero {
     package private(set) var stepsRunTogether = 0
     /// Shards summed by a sphere done first while others still computed, over all steps (tests).
     package private(set) var shardsSummedEarly = 0
+
+    /// What a finished step leaves: its number, how many gradients its merge summed, the merged gradient and
+    /// the updated weights. The buffers are valid only during the call.
+    package struct FinishedStep {
+        package let step: Int
+        package let mergeSources: Int
+        package let merged: UnsafeBufferPointer<Float>
+        package let weights: UnsafeBufferPointer<Float>
+    }
+
+    /// Called once for every step, after its last update and before the next step reads the weights, on
+    /// whichever thread finished it (inside a run of steps, the sphere that arrived last): how the simulation
+    /// checks every step of a run against its reference without breaking the run up.
+    package private(set) var stepFinished: (@Sendable (FinishedStep) -> Void)?
+    package func setStepFinished(_ observe: (@Sendable (FinishedStep) -> Void)?) { stepFinished = observe }
+
+    /// The `stepFinished` call for step `step`, bound to this run's buffers (nil when nobody watches).
+    func finishedStepReport(_ step: Int, mergeSources: Int) -> (@Sendable () -> Void)? {
+        guard let observe = stepFinished else { return nil }
+        let merged = self.merged, weights = SharedFloats(parameters)
+        return {
+            observe(FinishedStep(
+                step: step, mergeSources: mergeSources, merged: UnsafeBufferPointer(start: merged.pointer, count: merged.count),
+                weights: UnsafeBufferPointer(start: weights.pointer, count: weights.count)))
+        }
+    }
 
     /// Whether spheres time the stages of their passes; a sphere that replaces a failed one inherits it.
     var profiling = false
@@ -140,6 +166,8 @@ public actor NodeZero {
         public var loss: Double
         /// Global gradient norm before clipping.
         public var gradientNorm: Double
+        /// The whole step, from its start (after the previous step's updates) to its last update.
+        public var nanoseconds: UInt64 = 0
         /// Nanoseconds of each phase: gradients, merge (sum + norm), optimizer.
         public var gradientNanoseconds: UInt64 = 0
         public var mergeNanoseconds: UInt64 = 0
@@ -160,28 +188,61 @@ public actor NodeZero {
     public func step(
         _ step: Int, plan batchPlan: BatchPlan, train: [Int32], hyperparameters h: Hyperparameters
     ) async -> StepOutcome {
+        await steps(step..<(step + 1), plan: batchPlan, train: train, hyperparameters: h)[0]
+    }
+
+    /// Runs optimizer steps `range` one after another and returns their outcomes in order: the same bits as
+    /// calling `step` for each. Two or more spheres run the whole range as one job each (`stepsTogether`),
+    /// meeting between steps at a rendezvous instead of coming back here: that saves, per step, the hand-off
+    /// from this thread to the spheres' and back, and the moment when three threads wake on two cores.
+    public func steps(
+        _ range: Range<Int>, plan batchPlan: BatchPlan, train: [Int32], hyperparameters h: Hyperparameters
+    ) async -> [StepOutcome] {
+        var outcomes: [StepOutcome] = []
+        outcomes.reserveCapacity(range.count)
+        var next = range.lowerBound
+        while next < range.upperBound {
+            var t0 = now()
+            var partial: [Double?]? = nil
+            if spheres.count == 1 && variant == .correct && staleGradient == nil {
+                if let outcome = await stepAlone(next, plan: batchPlan, train: train, hyperparameters: h, started: t0) {
+                    outcomes.append(outcome)
+                    next += 1
+                    continue
+                }
+            } else if spheres.count > 1 && variant == .correct && staleGradient == nil && runsStepsTogether {
+                // Phases 1–4 of every step in one job per sphere; back here, phase by phase, only to finish a
+                // step in which a gradient failed.
+                let run = await stepsTogether(next..<range.upperBound, plan: batchPlan, train: train, hyperparameters: h, started: t0)
+                outcomes += run.completed
+                next += run.completed.count
+                guard let failed = run.failed else { continue }
+                partial = failed.losses
+                t0 = failed.started
+            }
+            outcomes.append(await stepByPhases(next, plan: batchPlan, train: train, hyperparameters: h, partial: partial, started: t0))
+            next += 1
+        }
+        return outcomes
+    }
+
+    /// One step driven phase by phase from here: each phase a task group over the spheres. `partial` holds
+    /// the losses of a step the spheres began together until a gradient failed (nil for the failed ones).
+    func stepByPhases(
+        _ step: Int, plan batchPlan: BatchPlan, train: [Int32], hyperparameters h: Hyperparameters,
+        partial: [Double?]?, started t0: UInt64
+    ) async -> StepOutcome {
         let b = microBatch
         let tokens = Double(b * spheres.count * layout.config.contextLength)
         let weights = SharedFloats(parameters)
         let scale = Float(1 / tokens)
-        let t0 = now()
-        if spheres.count == 1 && variant == .correct && staleGradient == nil,
-           let outcome = await stepAlone(step, plan: batchPlan, train: train, hyperparameters: h, started: t0) {
-            return outcome
-        }
 
         // 1. Gradients, one micro-batch per sphere; a failed sphere is replaced and its micro-batch recomputed.
         let recoveriesBefore = recoveries.count
         var losses = [Double](repeating: 0, count: spheres.count)
         var completion: [Int] = []
         var failed: [Int] = []
-        if spheres.count > 1 && variant == .correct && staleGradient == nil && runsStepsTogether {
-            // Phases 1–4 in one job per sphere; back here, phase by phase, only when a gradient failed.
-            let partial: [Double?]
-            switch await stepTogether(step, plan: batchPlan, train: train, hyperparameters: h, started: t0) {
-            case .complete(let outcome): return outcome
-            case .failed(let results): partial = results
-            }
+        if let partial {
             for (i, loss) in partial.enumerated() {
                 if let loss { losses[i] = loss; completion.append(i) } else { failed.append(i) }
             }
@@ -289,10 +350,12 @@ public actor NodeZero {
             }
         }
         optimizer.step += 1
+        finishedStepReport(step, mergeSources: sources.count)?()
         let t3 = now()
         return StepOutcome(
-            loss: lossSum / tokens, gradientNorm: norm, gradientNanoseconds: t1 &- t0, mergeNanoseconds: t2 &- t1,
-            optimizerNanoseconds: t3 &- t2, recoveries: Array(recoveries.dropFirst(recoveriesBefore)))
+            loss: lossSum / tokens, gradientNorm: norm, nanoseconds: t3 &- t0, gradientNanoseconds: t1 &- t0,
+            mergeNanoseconds: t2 &- t1, optimizerNanoseconds: t3 &- t2,
+            recoveries: Array(recoveries.dropFirst(recoveriesBefore)))
     }
 
     /// The step of a sphere alone: nothing to sum and nobody to wait for, so its gradient, the norm and AdamW
@@ -312,61 +375,90 @@ public actor NodeZero {
         else { return nil }
         lastMergeSources = 1
         optimizer.step += 1
+        finishedStepReport(step, mergeSources: 1)?()
+        let t3 = now()
         return StepOutcome(
-            loss: alone.loss / tokens, gradientNorm: alone.norm, gradientNanoseconds: alone.gradientDone &- t0,
-            mergeNanoseconds: alone.mergeDone &- alone.gradientDone, optimizerNanoseconds: now() &- alone.mergeDone)
+            loss: alone.loss / tokens, gradientNorm: alone.norm, nanoseconds: t3 &- t0,
+            gradientNanoseconds: alone.gradientDone &- t0, mergeNanoseconds: alone.mergeDone &- alone.gradientDone,
+            optimizerNanoseconds: t3 &- alone.mergeDone)
     }
 
-    /// How a step run by all spheres together ended: complete, or stopped after the gradients because some
-    /// failed (the losses of the others, nil for the failed).
-    enum JointOutcome {
-        case complete(StepOutcome)
-        case failed([Double?])
+    /// What a run of steps by all spheres together did: the steps it completed, and the step in which a sphere
+    /// failed, if one did (the losses of the others, nil for the failed; when that step started).
+    struct JointRun {
+        var completed: [StepOutcome] = []
+        var failed: (losses: [Double?], started: UInt64)? = nil
     }
 
-    /// Phases 1–4 for two or more spheres as one job per sphere (`Sphere.stepTogether`): the spheres meet at
-    /// two lock-free rendezvous (`StepRendezvous`) instead of coming back here between phases, which saves
-    /// two hand-offs to this thread and two back (about 0.3 ms a step with two spheres on two threads here).
-    /// The same arithmetic in the same order as the phase-by-phase path: the same bits.
-    func stepTogether(
-        _ step: Int, plan batchPlan: BatchPlan, train: [Int32], hyperparameters h: Hyperparameters, started t0: UInt64
-    ) async -> JointOutcome {
-        let b = microBatch, count = spheres.count
+    /// Phases 1–4 of steps `range` for two or more spheres as one job per sphere (`Sphere.stepsTogether`): the
+    /// spheres meet at lock-free rendezvous (`StepRendezvous`) between the phases of a step and between steps,
+    /// instead of coming back here (about 0.3 ms a step with two spheres on two threads here for the phases,
+    /// as much again between steps). The same arithmetic in the same order as the phase-by-phase path: the
+    /// same bits. Every step's settings are fixed before the first starts: its JointStep and its AdamW update
+    /// (the learning rate and bias corrections depend only on the step's number).
+    func stepsTogether(
+        _ range: Range<Int>, plan batchPlan: BatchPlan, train: [Int32], hyperparameters h: Hyperparameters,
+        started t0: UInt64
+    ) async -> JointRun {
+        let b = microBatch, count = spheres.count, n = range.count
         let tokens = Double(b * count * layout.config.contextLength)
         let weights = SharedFloats(parameters), merged = self.merged, plan = shardPlan
         let sources = spheres.map(\.gradient)
-        let update = optimizer.nextUpdate(hyperparameters: h, learningRate: h.learningRate(at: step), gradientScale: 1)
+        let updates = (0..<n).map { j in
+            optimizer.update(
+                after: optimizer.step + j, hyperparameters: h, learningRate: h.learningRate(at: range.lowerBound + j),
+                gradientScale: 1)
+        }
         let m = SharedFloats(optimizer.firstMoment), v = SharedFloats(optimizer.secondMoment)
         let owners = shardsOfSphere.indices.filter { !shardsOfSphere[$0].isEmpty }
         var ownerRank = [Int?](repeating: nil, count: count)
         for (rank, i) in owners.enumerated() { ownerRank[i] = rank }
-        let joint = JointStep(spheres: count, shardOwners: owners.count, plan: plan)
+        // A step inside the run is reported by the last sphere to finish its updates; the run's last one here.
+        let joints = (0..<n).map { j in
+            JointStep(
+                spheres: count, shardOwners: owners.count, plan: plan,
+                finished: j < n - 1 ? finishedStepReport(range.lowerBound + j, mergeSources: count) : nil)
+        }
         let clip = h.gradientClip, now = self.now, scale = Float(1 / tokens)
-        var losses = [Double?](repeating: nil, count: count)
-        await withTaskGroup(of: (Int, Double?).self) { group in
+        var losses = [[Double?]](repeating: [], count: count)
+        await withTaskGroup(of: (Int, [Double?]).self) { group in
             for (i, sphere) in spheres.enumerated() {
                 let rank = ownerRank[i]
                 group.addTask(executorPreference: sphere.executor) {
-                    let loss = await sphere.stepTogether(
-                        step: step, index: i, sequences: (i * b)..<((i + 1) * b), parameters: weights, plan: batchPlan,
-                        train: train, lossScale: scale, joint: joint, ownerRank: rank, shardPlan: plan, sources: sources,
-                        merged: merged, update: update, clip: clip, firstMoment: m, secondMoment: v, now: now)
-                    return (i, loss)
+                    let losses = await sphere.stepsTogether(
+                        range, index: i, sequences: (i * b)..<((i + 1) * b), parameters: weights, plan: batchPlan,
+                        train: train, lossScale: scale, joints: joints, ownerRank: rank, shardPlan: plan,
+                        sources: sources, merged: merged, updates: updates, clip: clip, firstMoment: m,
+                        secondMoment: v, now: now)
+                    return (i, losses)
                 }
             }
-            for await (i, loss) in group { losses[i] = loss }
+            for await (i, l) in group { losses[i] = l }
         }
-        if joint.anyFailed { return .failed(losses) }
-        lastMergeSources = sources.count
-        optimizer.step += 1
-        stepsRunTogether += 1
-        shardsSummedEarly += joint.shardsSummedEarly
-        var lossSum = 0.0
-        for l in losses { lossSum += l! }
-        return .complete(
-            StepOutcome(
-                loss: lossSum / tokens, gradientNorm: joint.norm, gradientNanoseconds: joint.gradientTime &- t0,
-                mergeNanoseconds: joint.mergeTime &- joint.gradientTime, optimizerNanoseconds: now() &- joint.mergeTime))
+        let end = now()
+        var run = JointRun()
+        var started = t0
+        for (j, joint) in joints.enumerated() {
+            if joint.anyFailed {
+                run.failed = ((0..<count).map { losses[$0][j] }, started)
+                break
+            }
+            let finished = j == n - 1 ? end : joint.updateTime
+            var lossSum = 0.0
+            for i in 0..<count { lossSum += losses[i][j]! }
+            run.completed.append(
+                StepOutcome(
+                    loss: lossSum / tokens, gradientNorm: joint.norm, nanoseconds: finished &- started,
+                    gradientNanoseconds: joint.gradientTime &- started, mergeNanoseconds: joint.mergeTime &- joint.gradientTime,
+                    optimizerNanoseconds: finished &- joint.mergeTime))
+            shardsSummedEarly += joint.shardsSummedEarly
+            started = finished
+            if j == n - 1 { finishedStepReport(range.lowerBound + j, mergeSources: count)?() }
+        }
+        if !run.completed.isEmpty { lastMergeSources = sources.count }
+        optimizer.step += run.completed.count
+        stepsRunTogether += run.completed.count
+        return run
     }
 
     /// Mean cross-entropy over every full validation window, windows split evenly across spheres.

@@ -116,7 +116,34 @@ public actor Sphere {
         return AloneOutcome(loss: loss, norm: norm, gradientDone: gradientDone, mergeDone: mergeDone)
     }
 
-    /// This sphere's part of a step the spheres run together (`NodeZero.stepTogether`): `computeGradient`,
+    /// This sphere's part of steps `steps`, run by all spheres together (`NodeZero.stepsTogether`): each step
+    /// as `stepTogether`, then the rendezvous after every sphere's updates, where the weights of the next
+    /// step are complete. Returns the summed loss of each step it took part in; it stops after the step in
+    /// which any sphere's gradient failed (all spheres learn of it at that step's first rendezvous).
+    func stepsTogether(
+        _ steps: Range<Int>, index: Int, sequences: Range<Int>, parameters: SharedFloats, plan: BatchPlan,
+        train: [Int32], lossScale: Float, joints: [JointStep], ownerRank: Int?, shardPlan: ShardPlan,
+        sources: [SharedFloats], merged: SharedFloats, updates: [AdamW.Update], clip: Double,
+        firstMoment: SharedFloats, secondMoment: SharedFloats, now: @Sendable () -> UInt64
+    ) async -> [Double?] {
+        var losses: [Double?] = []
+        losses.reserveCapacity(steps.count)
+        for (j, step) in steps.enumerated() {
+            let joint = joints[j]
+            losses.append(
+                await stepTogether(
+                    step: step, index: index, sequences: sequences, parameters: parameters, plan: plan, train: train,
+                    lossScale: lossScale, joint: joint, ownerRank: ownerRank, shardPlan: shardPlan, sources: sources,
+                    merged: merged, update: updates[j], clip: clip, firstMoment: firstMoment,
+                    secondMoment: secondMoment, now: now))
+            // After the last step Node Zero's task group is the rendezvous.
+            if joint.anyFailed || j == steps.count - 1 { break }
+            await joint.updatesComplete(index, now: now)
+        }
+        return losses
+    }
+
+    /// This sphere's part of one step the spheres run together (`stepsTogether`): `computeGradient`,
     /// publishing how much of its gradient is final; while others still compute, summing the shards every
     /// gradient has final (`ownerRank` is its rank among the spheres that take shards, nil when it takes
     /// none); the rendezvous after every gradient; summing the shards left, shared with the other owners;

@@ -212,39 +212,55 @@ public final class Trainer {
         // Profiling starts with the steady steps (after 10), or at once in a shorter run.
         var profiling = false
         var profiledGradientNanoseconds: UInt64 = 0
+        // Steps run in runs (`NodeZero.steps`) that end where the loop has something to do besides metrics
+        // (an evaluation, a checkpoint, a status record, the start of profiling) and last about a quarter of
+        // a second, so a terminal's progress line stays live. How many steps a run holds never changes the bits.
+        var stepsPerRun = 1
         while step < last {
             if options.profile && !profiling && (trainedSteps == 10 || (trainedSteps == 0 && last - step <= 10)) {
                 await runtime.nodeZero.setProfiling(true)
                 profiling = true
             }
+            var end = min(last, step + stepsPerRun)
+            for interval in [options.evalInterval, options.checkpointInterval, options.statusInterval] where interval > 0 {
+                end = min(end, (step / interval + 1) * interval)
+            }
+            if options.profile && !profiling { end = min(end, step + 10 - trainedSteps) }
             let started = clock.now
-            let lr = h.learningRate(at: step)
-            let outcome = await runtime.nodeZero.step(step, plan: plan, train: dataset.train, hyperparameters: h)
-            let norm = outcome.gradientNorm
-            phaseNanoseconds.gradient += outcome.gradientNanoseconds
-            if profiling { profiledGradientNanoseconds += outcome.gradientNanoseconds }
-            phaseNanoseconds.merge += outcome.mergeNanoseconds
-            phaseNanoseconds.optimizer += outcome.optimizerNanoseconds
-            for r in outcome.recoveries {
-                metrics.write("recovery", r)
-                observer(.recovered(r))
+            let outcomes = await runtime.nodeZero.steps(step..<end, plan: plan, train: dataset.train, hyperparameters: h)
+            var runSeconds = 0.0
+            for outcome in outcomes {
+                let lr = h.learningRate(at: step)
+                let norm = outcome.gradientNorm
+                phaseNanoseconds.gradient += outcome.gradientNanoseconds
+                if profiling { profiledGradientNanoseconds += outcome.gradientNanoseconds }
+                phaseNanoseconds.merge += outcome.mergeNanoseconds
+                phaseNanoseconds.optimizer += outcome.optimizerNanoseconds
+                for r in outcome.recoveries {
+                    metrics.write("recovery", r)
+                    observer(.recovered(r))
+                }
+                step += 1
+                let seconds = Double(outcome.nanoseconds) * 1e-9
+                runSeconds += seconds
+                trainSeconds += seconds
+                trainedSteps += 1
+                if trainedSteps > 10 { steadySeconds += seconds; steadySteps += 1 }
+                lastLoss = outcome.loss
+                if !lastLoss.isFinite {
+                    throw .data("training diverged at step \(step): loss is \(lastLoss); lower the learning rate")
+                }
+                let average = Double(trainedSteps) * tokensPerStep / trainSeconds
+                let m = StepMetrics(
+                    step: step, steps: h.steps, loss: lastLoss, learningRate: lr, gradientNorm: norm, seconds: seconds,
+                    tokensPerSecond: tokensPerStep / seconds, averageTokensPerSecond: average,
+                    etaSeconds: Double(last - step) * tokensPerStep / average)
+                metrics.write("step", m)
+                if step % options.logInterval == 0 || step == last { observer(.step(m)) }
             }
-            step += 1
-            let seconds = Trainer.seconds(clock.now - started)
-            trainSeconds += seconds
-            trainedSteps += 1
-            if trainedSteps > 10 { steadySeconds += seconds; steadySteps += 1 }
-            lastLoss = outcome.loss
-            if !lastLoss.isFinite {
-                throw .data("training diverged at step \(step): loss is \(lastLoss); lower the learning rate")
-            }
-            let average = Double(trainedSteps) * tokensPerStep / trainSeconds
-            let m = StepMetrics(
-                step: step, steps: h.steps, loss: lastLoss, learningRate: lr, gradientNorm: norm, seconds: seconds,
-                tokensPerSecond: tokensPerStep / seconds, averageTokensPerSecond: average,
-                etaSeconds: Double(last - step) * tokensPerStep / average)
-            metrics.write("step", m)
-            if step % options.logInterval == 0 || step == last { observer(.step(m)) }
+            // The next run's length from this one's pace (the clock around the call, hand-offs included).
+            let perStep = max(runSeconds, Trainer.seconds(clock.now - started)) / Double(outcomes.count)
+            stepsPerRun = max(1, min(Trainer.maximumStepsPerRun, Int(Trainer.secondsPerRun / perStep)))
 
             if options.statusInterval > 0 && step % options.statusInterval == 0 {
                 metrics.write("spheres", SpheresRecord(step: step, spheres: runtime.status(), nodeZero: runtime.nodeZeroStatus()))
@@ -330,6 +346,10 @@ public final class Trainer {
         defer { free(resolved) }
         return String(cString: resolved)
     }
+
+    /// About how long one call to `NodeZero.steps` runs, and the most steps it takes.
+    static let secondsPerRun = 0.25
+    static let maximumStepsPerRun = 1000
 
     static func seconds(_ d: Duration) -> Double {
         Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18

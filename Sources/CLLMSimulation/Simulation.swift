@@ -81,6 +81,9 @@ public struct Simulation: Sendable {
     /// `jobBoundPerStep` of a scenario, without building its simulation (and sequential reference).
     public static func jobBound(perStepOf s: Scenario) -> Int { 200 + 60 * s.spheres + 20 * s.faults.maxYields * s.spheres }
 
+    /// Stream of the seed that draws how many steps each call to `NodeZero.steps` runs.
+    static let runLengthStream: UInt64 = 0x7275_6e73
+
     final class Log: Sendable {
         struct Entry: Sendable {
             var loss: Double
@@ -122,15 +125,23 @@ public struct Simulation: Sendable {
         let outcome = EscapeGuard.capturing(scheduler: scheduler, lane: escapeLane) { () -> SimulationScheduler.Outcome in
             Task(executorPreference: zeroLane) {
                 await nodeZero.initialize(seed: h.seed)
-                for step in 0..<steps {
-                    let o = await nodeZero.step(step, plan: plan, train: train, hyperparameters: h)
-                    let merged = await nodeZero.mergedGradient()
-                    let weights = await nodeZero.weights()
-                    let sources = await nodeZero.lastMergeSources
-                    let jobs = scheduler.jobsRun
-                    log.entries.withLock {
-                        $0.append(Log.Entry(loss: o.loss, mergeSources: sources, merged: merged, weights: weights, jobsAtEnd: jobs))
+                // Every step is recorded as it finishes, inside a run of steps too.
+                await nodeZero.setStepFinished { f in
+                    let entry = Log.Entry(
+                        loss: .nan, mergeSources: f.mergeSources, merged: Array(f.merged), weights: Array(f.weights),
+                        jobsAtEnd: scheduler.jobsRun)
+                    log.entries.withLock { $0.append(entry) }
+                }
+                // Steps in runs of 1–3, as the trainer calls them, drawn from the seed.
+                var lengths = RandomSource(seed: RandomSource.mix(seed, Simulation.runLengthStream))
+                var first = 0
+                while first < steps {
+                    let end = min(steps, first + 1 + Int(lengths.next() % 3))
+                    let outcomes = await nodeZero.steps(first..<end, plan: plan, train: train, hyperparameters: h)
+                    log.entries.withLock { entries in
+                        for (j, o) in outcomes.enumerated() where first + j < entries.count { entries[first + j].loss = o.loss }
                     }
+                    first = end
                 }
                 let count = await nodeZero.recoveries.count
                 log.recoveries.withLock { $0 = count }

@@ -28,10 +28,12 @@ enum Fixture {
         BatchPlan(seed: h.seed, trainCount: train.count, contextLength: config.contextLength)
     }
 
-    /// Runs `steps` steps on a real runtime and returns the weights, the AdamW moments and the last losses.
+    /// Runs `steps` steps on a real runtime, `perCall` to a call of `NodeZero.steps`, and returns the weights,
+    /// the AdamW moments and the last losses.
     static func run(
         spheres: Int, threads: Int, batch: Int, steps: Int, hierarchy: SphereHierarchy.Mode = .active,
-        faults: (any FaultInjector)? = nil, together: Bool = true, layout: ParameterLayout = Fixture.layout
+        faults: (any FaultInjector)? = nil, together: Bool = true, layout: ParameterLayout = Fixture.layout,
+        perCall: Int = 1
     ) async throws -> (
         weights: [Float], moments: ([Float], [Float]), losses: [Double], reported: [RecoveryRecord], runtime: SphereRuntime
     ) {
@@ -45,10 +47,12 @@ enum Fixture {
         await runtime.nodeZero.setRunsStepsTogether(together)
         var losses: [Double] = []
         var reported: [RecoveryRecord] = []
-        for s in 0..<steps {
-            let outcome = await runtime.nodeZero.step(s, plan: plan(h), train: train, hyperparameters: h)
-            losses.append(outcome.loss)
-            reported += outcome.recoveries
+        for first in stride(from: 0, to: steps, by: perCall) {
+            let outcomes = await runtime.nodeZero.steps(
+                first..<min(steps, first + perCall), plan: plan(h), train: train, hyperparameters: h)
+            #expect(outcomes.count == min(steps, first + perCall) - first)
+            losses += outcomes.map(\.loss)
+            reported += outcomes.flatMap(\.recoveries)
         }
         return (await runtime.nodeZero.weights(), await runtime.nodeZero.moments(), losses, reported, runtime)
     }
@@ -67,15 +71,19 @@ enum Fixture {
 
 @Suite("Sphere runtime", .tags(.runtime))
 struct SphereRuntimeTests {
-    @Test("weights are the same bits for 1, 2, 3 and 8 threads, and equal the sequential reference")
+    @Test("weights are the same bits for 1, 2, 3 and 8 threads, a step or a run of steps to a call, and equal the sequential reference")
     func threadCountIndependence() async throws {
         let reference = Fixture.reference(spheres: 8, batch: 16, steps: 4)
         var first: [Float]? = nil
         for threads in [1, 2, 3, 8] {
-            let r = try await Fixture.run(spheres: 8, threads: threads, batch: 16, steps: 4)
-            r.runtime.shutdown()
-            #expect(r.weights == reference, "threads \(threads) differ from the sequential reference")
-            if let first { #expect(r.weights == first) } else { first = r.weights }
+            for perCall in [1, 3] {
+                let r = try await Fixture.run(spheres: 8, threads: threads, batch: 16, steps: 4, perCall: perCall)
+                let joint = await r.runtime.nodeZero.stepsRunTogether
+                r.runtime.shutdown()
+                #expect(joint == 4)
+                #expect(r.weights == reference, "threads \(threads), \(perCall) steps a call differ from the sequential reference")
+                if let first { #expect(r.weights == first) } else { first = r.weights }
+            }
         }
     }
 
@@ -175,14 +183,17 @@ struct SphereRuntimeTests {
         #expect(faulty.reported == recoveries)
     }
 
-    @Test("spheres running each step together give the phase-by-phase path's bits, failures included", arguments: [2, 4])
+    @Test("spheres running steps together give the phase-by-phase path's bits, failures included", arguments: [2, 4])
     func stepsTogether(spheres: Int) async throws {
         let points = [ScheduledFailures.SpherePoint(sphere: spheres - 1, step: 1), ScheduledFailures.SpherePoint(sphere: 0, step: 2)]
         var results: [[Float]] = []
-        for together in [false, true] {
+        // Together, one step to a call of `NodeZero.steps` and all four in one: a failure inside a run of
+        // steps ends it there, Node Zero finishes that step phase by phase, and the rest run together again.
+        for (together, perCall) in [(false, 1), (true, 1), (true, 4)] {
             for faults in [nil, ScheduledFailures(points)] as [ScheduledFailures?] {
                 let r = try await Fixture.run(
-                    spheres: spheres, threads: 2, batch: 8, steps: 4, faults: faults, together: together)
+                    spheres: spheres, threads: 2, batch: 8, steps: 4, faults: faults, together: together,
+                    perCall: perCall)
                 let recoveries = await r.runtime.nodeZero.recoveries
                 let joint = await r.runtime.nodeZero.stepsRunTogether
                 r.runtime.shutdown()
@@ -192,7 +203,7 @@ struct SphereRuntimeTests {
                 results.append(r.weights + r.moments.0 + r.moments.1 + r.losses.map(Float.init))
             }
         }
-        #expect(results.count == 4)
+        #expect(results.count == 6)
         for r in results.dropFirst() { #expect(r == results[0]) }
         #expect(results[0].prefix(Fixture.layout.count).elementsEqual(Fixture.reference(spheres: spheres, batch: 8, steps: 4)))
     }
