@@ -19,7 +19,7 @@ import Glibc
 /// sphere done with its gradient sums the shards every gradient has final while the others finish (same
 /// sums in the same order, whoever computes them). Node Zero drives the phases itself, awaiting a task group
 /// for each, only to finish a step in which a sphere failed (and for the simulation's broken variants). A
-/// sphere alone has nobody to wait for: it runs 1–4 as one job (`stepAlone`).
+/// sphere alone has nobody to wait for: it runs 1–4 of a whole run of steps as one job (`stepsAlone`).
 public actor NodeZero {
     public nonisolated let executor: any ActorExecutor
     public nonisolated let counters = SphereCounters()
@@ -204,16 +204,16 @@ public actor NodeZero {
         while next < range.upperBound {
             var t0 = now()
             var partial: [Double?]? = nil
+            // Phases 1–4 of every step in one job per sphere; back here, phase by phase, only to finish a step
+            // in which a gradient failed.
+            let rest = next..<range.upperBound
+            var run: SphereRun? = nil
             if spheres.count == 1 && variant == .correct && staleGradient == nil {
-                if let outcome = await stepAlone(next, plan: batchPlan, train: train, hyperparameters: h, started: t0) {
-                    outcomes.append(outcome)
-                    next += 1
-                    continue
-                }
+                run = await stepsAlone(rest, plan: batchPlan, train: train, hyperparameters: h, started: t0)
             } else if spheres.count > 1 && variant == .correct && staleGradient == nil && runsStepsTogether {
-                // Phases 1–4 of every step in one job per sphere; back here, phase by phase, only to finish a
-                // step in which a gradient failed.
-                let run = await stepsTogether(next..<range.upperBound, plan: batchPlan, train: train, hyperparameters: h, started: t0)
+                run = await stepsTogether(rest, plan: batchPlan, train: train, hyperparameters: h, started: t0)
+            }
+            if let run {
                 outcomes += run.completed
                 next += run.completed.count
                 guard let failed = run.failed else { continue }
@@ -358,36 +358,49 @@ public actor NodeZero {
             recoveries: Array(recoveries.dropFirst(recoveriesBefore)))
     }
 
-    /// The step of a sphere alone: nothing to sum and nobody to wait for, so its gradient, the norm and AdamW
-    /// run as one job on its thread, two round trips fewer than phases 1–4 (about 0.2 ms a step here), with
-    /// the same arithmetic in the same order (`Sphere.stepAlone`). Nil when the sphere failed: the general
-    /// path then meets the same fault (faults are a pure function of sphere, step and attempt) and replaces it.
-    func stepAlone(
-        _ step: Int, plan batchPlan: BatchPlan, train: [Int32], hyperparameters h: Hyperparameters, started t0: UInt64
-    ) async -> StepOutcome? {
-        let tokens = Double(microBatch * layout.config.contextLength)
-        let update = optimizer.nextUpdate(hyperparameters: h, learningRate: h.learningRate(at: step), gradientScale: 1)
-        guard let alone = try? await spheres[0].stepAlone(
-            step: step, sequences: 0..<microBatch, parameters: SharedFloats(parameters), plan: batchPlan, train: train,
-            lossScale: Float(1 / tokens), shards: shardsOfSphere[0].map(shardPlan.range), update: update,
-            clip: h.gradientClip, firstMoment: SharedFloats(optimizer.firstMoment),
-            secondMoment: SharedFloats(optimizer.secondMoment), now: now)
-        else { return nil }
-        lastMergeSources = 1
-        optimizer.step += 1
-        finishedStepReport(step, mergeSources: 1)?()
-        let t3 = now()
-        return StepOutcome(
-            loss: alone.loss / tokens, gradientNorm: alone.norm, nanoseconds: t3 &- t0,
-            gradientNanoseconds: alone.gradientDone &- t0, mergeNanoseconds: alone.mergeDone &- alone.gradientDone,
-            optimizerNanoseconds: t3 &- alone.mergeDone)
+    /// What a run of steps by the spheres on their own threads did: the steps it completed, and the step in
+    /// which a sphere failed, if one did (the losses of the others, nil for the failed, or nil altogether when
+    /// the gradients are to be computed again; when that step started).
+    struct SphereRun {
+        var completed: [StepOutcome] = []
+        var failed: (losses: [Double?]?, started: UInt64)? = nil
     }
 
-    /// What a run of steps by all spheres together did: the steps it completed, and the step in which a sphere
-    /// failed, if one did (the losses of the others, nil for the failed; when that step started).
-    struct JointRun {
-        var completed: [StepOutcome] = []
-        var failed: (losses: [Double?], started: UInt64)? = nil
+    /// The steps of a sphere alone: nothing to sum and nobody to wait for, so each step's gradient, norm and
+    /// AdamW, and the steps one after another, run as one job on its thread (`Sphere.stepsAlone`): one round
+    /// trip between the threads for the whole run instead of three a step, with the same arithmetic in the
+    /// same order. When the sphere fails, the run stops there and the general path finishes that step: it
+    /// meets the same fault (faults are a pure function of sphere, step and attempt) and replaces the sphere.
+    func stepsAlone(
+        _ range: Range<Int>, plan batchPlan: BatchPlan, train: [Int32], hyperparameters h: Hyperparameters,
+        started t0: UInt64
+    ) async -> SphereRun {
+        let tokens = Double(microBatch * layout.config.contextLength)
+        let updates = (0..<range.count).map { j in
+            optimizer.update(
+                after: optimizer.step + j, hyperparameters: h, learningRate: h.learningRate(at: range.lowerBound + j),
+                gradientScale: 1)
+        }
+        let reports = range.map { finishedStepReport($0, mergeSources: 1) }
+        let alone = await spheres[0].stepsAlone(
+            range, sequences: 0..<microBatch, parameters: SharedFloats(parameters), plan: batchPlan, train: train,
+            lossScale: Float(1 / tokens), shards: shardsOfSphere[0].map(shardPlan.range), updates: updates,
+            clip: h.gradientClip, firstMoment: SharedFloats(optimizer.firstMoment),
+            secondMoment: SharedFloats(optimizer.secondMoment), finished: reports, now: now)
+        var run = SphereRun()
+        var started = t0
+        for a in alone {
+            run.completed.append(
+                StepOutcome(
+                    loss: a.loss / tokens, gradientNorm: a.norm, nanoseconds: a.updateDone &- started,
+                    gradientNanoseconds: a.gradientDone &- started, mergeNanoseconds: a.mergeDone &- a.gradientDone,
+                    optimizerNanoseconds: a.updateDone &- a.mergeDone))
+            started = a.updateDone
+        }
+        if !alone.isEmpty { lastMergeSources = 1 }
+        optimizer.step += alone.count
+        if alone.count < range.count { run.failed = (nil, started) }
+        return run
     }
 
     /// Phases 1–4 of steps `range` for two or more spheres as one job per sphere (`Sphere.stepsTogether`): the
@@ -399,7 +412,7 @@ public actor NodeZero {
     func stepsTogether(
         _ range: Range<Int>, plan batchPlan: BatchPlan, train: [Int32], hyperparameters h: Hyperparameters,
         started t0: UInt64
-    ) async -> JointRun {
+    ) async -> SphereRun {
         let b = microBatch, count = spheres.count, n = range.count
         let tokens = Double(b * count * layout.config.contextLength)
         let weights = SharedFloats(parameters), merged = self.merged, plan = shardPlan
@@ -436,7 +449,7 @@ public actor NodeZero {
             for await (i, l) in group { losses[i] = l }
         }
         let end = now()
-        var run = JointRun()
+        var run = SphereRun()
         var started = t0
         for (j, joint) in joints.enumerated() {
             if joint.anyFailed {

@@ -87,15 +87,38 @@ public actor Sphere {
         return loss
     }
 
-    /// What `stepAlone` reports: the summed loss, the gradient norm, and when the gradient and the norm were done.
+    /// What `stepAlone` reports: the summed loss, the gradient norm, and when the gradient, the norm and the
+    /// update were done.
     public struct AloneOutcome: Sendable {
         public var loss: Double
         public var norm: Double
         public var gradientDone: UInt64
         public var mergeDone: UInt64
+        public var updateDone: UInt64
     }
 
-    /// A whole step when this sphere is the only one (`NodeZero.stepAlone`): `computeGradient`, then `reduce`
+    /// Steps `steps` when this sphere is the only one (`NodeZero.stepsAlone`): `stepAlone` for each, then its
+    /// `finished` report, in one job. Returns the outcomes of the steps done; fewer than asked when one failed.
+    func stepsAlone(
+        _ steps: Range<Int>, sequences: Range<Int>, parameters: SharedFloats, plan: BatchPlan, train: [Int32],
+        lossScale: Float, shards: [Range<Int>], updates: [AdamW.Update], clip: Double, firstMoment: SharedFloats,
+        secondMoment: SharedFloats, finished: [(@Sendable () -> Void)?], now: @Sendable () -> UInt64
+    ) async -> [AloneOutcome] {
+        var outcomes: [AloneOutcome] = []
+        outcomes.reserveCapacity(steps.count)
+        for (j, step) in steps.enumerated() {
+            guard let outcome = try? await stepAlone(
+                step: step, sequences: sequences, parameters: parameters, plan: plan, train: train,
+                lossScale: lossScale, shards: shards, update: updates[j], clip: clip, firstMoment: firstMoment,
+                secondMoment: secondMoment, now: now)
+            else { break }
+            outcomes.append(outcome)
+            finished[j]?()
+        }
+        return outcomes
+    }
+
+    /// A whole step when this sphere is the only one (`stepsAlone`): `computeGradient`, then `reduce`
     /// over its own gradient alone (the shards' squares; the sum of one source is itself), the norm in shard
     /// order, the clipping scale, and `update` of every shard: what phases 1–4 compute, in one job.
     public func stepAlone(
@@ -113,7 +136,7 @@ public actor Sphere {
         self.update(
             shards: shards, step: clipped, parameters: parameters, merged: gradient, firstMoment: firstMoment,
             secondMoment: secondMoment)
-        return AloneOutcome(loss: loss, norm: norm, gradientDone: gradientDone, mergeDone: mergeDone)
+        return AloneOutcome(loss: loss, norm: norm, gradientDone: gradientDone, mergeDone: mergeDone, updateDone: now())
     }
 
     /// This sphere's part of steps `steps`, run by all spheres together (`NodeZero.stepsTogether`): each step

@@ -167,14 +167,15 @@ struct SphereRuntimeTests {
         #expect(faulty.reported == recoveries)
     }
 
-    @Test("a sphere alone runs each step as one job: the sequential reference's bits, and failures still recover")
-    func sphereAlone() async throws {
+    @Test("a sphere alone runs its steps as one job: the sequential reference's bits, and failures still recover", arguments: [1, 4])
+    func sphereAlone(perCall: Int) async throws {
         let reference = Fixture.reference(spheres: 1, batch: 8, steps: 4)
-        let clean = try await Fixture.run(spheres: 1, threads: 1, batch: 8, steps: 4)
+        let clean = try await Fixture.run(spheres: 1, threads: 1, batch: 8, steps: 4, perCall: perCall)
         clean.runtime.shutdown()
         #expect(clean.weights == reference)
         let points = [ScheduledFailures.SpherePoint(sphere: 0, step: 1), ScheduledFailures.SpherePoint(sphere: 0, step: 3)]
-        let faulty = try await Fixture.run(spheres: 1, threads: 1, batch: 8, steps: 4, faults: ScheduledFailures(points))
+        let faulty = try await Fixture.run(
+            spheres: 1, threads: 1, batch: 8, steps: 4, faults: ScheduledFailures(points), perCall: perCall)
         let recoveries = await faulty.runtime.nodeZero.recoveries
         faulty.runtime.shutdown()
         #expect(faulty.weights == clean.weights)
