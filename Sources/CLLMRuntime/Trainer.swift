@@ -349,7 +349,7 @@ public final class Trainer {
 
     /// About how long one call to `NodeZero.steps` runs, and the most steps it takes.
     static let secondsPerRun = 0.25
-    static let maximumStepsPerRun = 1000
+    static let maximumStepsPerRun = 256
 
     static func seconds(_ d: Duration) -> Double {
         Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
