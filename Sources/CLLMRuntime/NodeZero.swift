@@ -15,11 +15,12 @@ import Glibc
 /// 4. every sphere applies AdamW to its shards (in parallel).
 /// Phases are separated by awaits: no lock, no spinning, and no buffer is written while another phase may
 /// read it. Two or more spheres run 1–4 of a whole run of steps as one job each and meet between phases and
-/// between steps at lock-free rendezvous, the last arrival adding the norm (`stepsTogether`); there shards are claimed by whichever sphere is free, and a
-/// sphere done with its gradient sums the shards every gradient has final while the others finish (same
-/// sums in the same order, whoever computes them). Node Zero drives the phases itself, awaiting a task group
-/// for each, only to finish a step in which a sphere failed (and for the simulation's broken variants). A
-/// sphere alone has nobody to wait for: it runs 1–4 of a whole run of steps as one job (`stepsAlone`).
+/// between steps at lock-free rendezvous, the last arrival adding the norm (`stepsTogether`); there shards
+/// are claimed by whichever sphere is free, and a sphere done with its gradient sums the shards every
+/// gradient has final while the others finish (same sums in the same order, whoever computes them). Node
+/// Zero drives the phases itself, awaiting a task group for each, only to finish a step in which a sphere
+/// failed (and for the simulation's broken variants). A sphere alone has nobody to wait for: it runs 1–4 of
+/// a whole run of steps as one job (`stepsAlone`).
 public actor NodeZero {
     public nonisolated let executor: any ActorExecutor
     public nonisolated let counters = SphereCounters()
@@ -192,9 +193,10 @@ public actor NodeZero {
     }
 
     /// Runs optimizer steps `range` one after another and returns their outcomes in order: the same bits as
-    /// calling `step` for each. Two or more spheres run the whole range as one job each (`stepsTogether`),
-    /// meeting between steps at a rendezvous instead of coming back here: that saves, per step, the hand-off
-    /// from this thread to the spheres' and back, and the moment when three threads wake on two cores.
+    /// calling `step` for each. The spheres run the whole range as one job each (`stepsTogether`,
+    /// `stepsAlone`), meeting between steps at a rendezvous instead of coming back here. That saves, per
+    /// step, the hand-off from this thread to the spheres' and back, and the moment when this thread is still
+    /// running while it wakes the spheres' (on two cores, 5% of steps then started one sphere milliseconds late).
     public func steps(
         _ range: Range<Int>, plan batchPlan: BatchPlan, train: [Int32], hyperparameters h: Hyperparameters
     ) async -> [StepOutcome] {

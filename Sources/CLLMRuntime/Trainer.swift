@@ -259,8 +259,8 @@ public final class Trainer {
                 if step % options.logInterval == 0 || step == last { observer(.step(m)) }
             }
             // The next run's length from this one's pace (the clock around the call, hand-offs included).
-            let perStep = max(runSeconds, Trainer.seconds(clock.now - started)) / Double(outcomes.count)
-            stepsPerRun = max(1, min(Trainer.maximumStepsPerRun, Int(Trainer.secondsPerRun / perStep)))
+            let perStep = max(runSeconds, Trainer.seconds(clock.now - started), 1e-9) / Double(outcomes.count)
+            stepsPerRun = max(1, Int(min(Double(Trainer.maximumStepsPerRun), Trainer.secondsPerRun / perStep)))
 
             if options.statusInterval > 0 && step % options.statusInterval == 0 {
                 metrics.write("spheres", SpheresRecord(step: step, spheres: runtime.status(), nodeZero: runtime.nodeZeroStatus()))
