@@ -368,6 +368,16 @@ public actor NodeZero {
         var failed: (losses: [Double?]?, started: UInt64)? = nil
     }
 
+    /// The AdamW settings of every step of a run, fixed before it starts (the learning rate and the bias
+    /// corrections depend only on the step's number; the clipping scale is set in the step).
+    func adamWUpdates(for range: Range<Int>, hyperparameters h: Hyperparameters) -> [AdamW.Update] {
+        range.indices.map { step in
+            optimizer.update(
+                after: optimizer.step + (step - range.lowerBound), hyperparameters: h,
+                learningRate: h.learningRate(at: step), gradientScale: 1)
+        }
+    }
+
     /// The steps of a sphere alone: nothing to sum and nobody to wait for, so each step's gradient, norm and
     /// AdamW, and the steps one after another, run as one job on its thread (`Sphere.stepsAlone`): one round
     /// trip between the threads for the whole run instead of three a step, with the same arithmetic in the
@@ -378,11 +388,7 @@ public actor NodeZero {
         started t0: UInt64
     ) async -> SphereRun {
         let tokens = Double(microBatch * layout.config.contextLength)
-        let updates = (0..<range.count).map { j in
-            optimizer.update(
-                after: optimizer.step + j, hyperparameters: h, learningRate: h.learningRate(at: range.lowerBound + j),
-                gradientScale: 1)
-        }
+        let updates = adamWUpdates(for: range, hyperparameters: h)
         let reports = range.map { finishedStepReport($0, mergeSources: 1) }
         let alone = await spheres[0].stepsAlone(
             range, sequences: 0..<microBatch, parameters: SharedFloats(parameters), plan: batchPlan, train: train,
@@ -419,11 +425,7 @@ public actor NodeZero {
         let tokens = Double(b * count * layout.config.contextLength)
         let weights = SharedFloats(parameters), merged = self.merged, plan = shardPlan
         let sources = spheres.map(\.gradient)
-        let updates = (0..<n).map { j in
-            optimizer.update(
-                after: optimizer.step + j, hyperparameters: h, learningRate: h.learningRate(at: range.lowerBound + j),
-                gradientScale: 1)
-        }
+        let updates = adamWUpdates(for: range, hyperparameters: h)
         let m = SharedFloats(optimizer.firstMoment), v = SharedFloats(optimizer.secondMoment)
         let owners = shardsOfSphere.indices.filter { !shardsOfSphere[$0].isEmpty }
         var ownerRank = [Int?](repeating: nil, count: count)
