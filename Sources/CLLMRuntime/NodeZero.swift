@@ -36,8 +36,6 @@ public actor NodeZero {
     public private(set) var recoveries: [RecoveryRecord] = []
     let variant: MergeVariant
     let idlePositions: Int
-    /// Gradients summed by the last merge: the active spheres and nothing else (the simulation checks it).
-    public private(set) var lastMergeSources = 0
     var staleGradient: FloatBuffer?
     public nonisolated let layout: ParameterLayout
     public nonisolated let shardPlan: ShardPlan
@@ -303,7 +301,6 @@ public actor NodeZero {
         if variant == .completionOrder { ordered = completion.map { ordered[$0] } }
         if let stale = staleGradient { ordered.append(SharedFloats(stale)) }
         let sources = ordered
-        lastMergeSources = sources.count
         var squares = [Double](repeating: 0, count: shardPlan.count)
         let merged = self.merged
         let current = self.spheres
@@ -405,7 +402,6 @@ public actor NodeZero {
                     optimizerNanoseconds: a.updateDone &- a.mergeDone))
             started = a.updateDone
         }
-        if !alone.isEmpty { lastMergeSources = 1 }
         optimizer.step += alone.count
         if alone.count < range.count { run.failed = (nil, started) }
         return run
@@ -472,7 +468,6 @@ public actor NodeZero {
             started = finished
             if j == n - 1 { finishedStepReport(range.lowerBound + j, mergeSources: count)?() }
         }
-        if !run.completed.isEmpty { lastMergeSources = sources.count }
         optimizer.step += run.completed.count
         stepsRunTogether += run.completed.count
         return run
@@ -500,9 +495,6 @@ public actor NodeZero {
         for x in totals { total += x }
         return total / Double(windows * t)
     }
-
-    /// The merged gradient of the last step (simulation checks, tests).
-    public func mergedGradient() -> [Float] { Array(UnsafeBufferPointer(start: merged.pointer, count: layout.count)) }
 
     /// Optimizer steps completed.
     public var completedSteps: Int { optimizer.step }
