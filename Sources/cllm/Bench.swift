@@ -11,14 +11,24 @@ struct Bench: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "GFLOP/s of every GEMM shape one training step of a model runs, and the step's time split.")
 
-        @Option(help: "Transformer blocks.") var layers = 4
-        @Option(help: "Attention heads.") var heads = 4
-        @Option(help: "Embedding width.") var width = 128
-        @Option(help: "Context length.") var context = 64
-        @Option(help: "Sequences per step.") var batchSize = 12
-        @Option(help: "Vocabulary size.") var vocab = 65
+        @Option(parsing: .unconditional, help: "Transformer blocks.") var layers = 4
+        @Option(parsing: .unconditional, help: "Attention heads.") var heads = 4
+        @Option(parsing: .unconditional, help: "Embedding width.") var width = 128
+        @Option(parsing: .unconditional, help: "Context length.") var context = 64
+        @Option(parsing: .unconditional, help: "Sequences per step.") var batchSize = 12
+        @Option(parsing: .unconditional, help: "Vocabulary size.") var vocab = 65
         @Flag(help: "Also time each GEMM shape cold: operands rotated over 64 MiB, as a training step meets them.")
         var cold = false
+
+        /// The model's own checks, and a batch that fits: every shape below is allocated from these.
+        func validate() throws {
+            let config = ModelConfig(vocabSize: vocab, contextLength: context, layers: layers, heads: heads, width: width)
+            do { try config.validate() } catch { throw CLIError("bench kernels: \(error)") }
+            guard batchSize >= 1 else { throw CLIError("bench kernels: --batch-size must be at least 1, got \(batchSize)") }
+            guard batchSize <= (1 << 20) / context else {
+                throw CLIError("bench kernels: --batch-size \(batchSize) × --context \(context) is more than the \(1 << 20) tokens a benchmark step may hold")
+            }
+        }
 
         func run() throws {
             try CLLM.checkCPU()

@@ -15,12 +15,12 @@ struct BenchMemory: AsyncParsableCommand {
         commandName: "memory",
         abstract: "Measure the runtime's memory in the 157-versus-63 layouts next to the memory model's prediction.")
 
-    @Option(help: "Training steps each configuration runs before measuring.") var steps = 2
+    @Option(parsing: .unconditional, help: "Training steps each configuration runs before measuring.") var steps = 2
     @Option(help: "Write the table as JSON to this file too.") var json: String?
     @Flag(help: .hidden) var probe = false
-    @Option(help: .hidden) var spheres = 2
-    @Option(help: .hidden) var threads = 2
-    @Option(help: .hidden) var stackSize = 1 << 20
+    @Option(parsing: .unconditional, help: .hidden) var spheres = 2
+    @Option(parsing: .unconditional, help: .hidden) var threads = 2
+    @Option(parsing: .unconditional, help: .hidden) var stackSize = 1 << 20
     @Option(help: .hidden) var hierarchy: SphereHierarchy.Mode = .active
     @Option(help: .hidden) var allocator: RuntimeConfiguration.AllocatorMode = .arenas
 
@@ -42,6 +42,11 @@ struct BenchMemory: AsyncParsableCommand {
         ("157 full (63 working), 1 MiB stacks", "full-157-1mib"),
         ("157 full (63 working), 8 MiB stacks, shared heap", "full-157"),
     ]
+
+    func validate() throws {
+        // Zero steps is allowed: it measures a runtime that is built but has not trained.
+        guard steps >= 0 else { throw CLIError("bench memory: --steps must not be negative, got \(steps)") }
+    }
 
     func run() async throws {
         if probe { return try await runProbe() }

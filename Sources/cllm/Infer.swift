@@ -12,10 +12,10 @@ struct Infer: ParsableCommand {
 
     @Argument(help: "Checkpoint folder or run folder.") var checkpoint: String
     @Option(help: "Text to continue.") var prompt = "\n"
-    @Option(help: "Tokens to generate.") var tokens = 200
-    @Option(help: "Sampling temperature; 0 is greedy (argmax).") var temperature = 0.8
-    @Option(help: "Sample among the k most likely tokens (0: all).") var topK = 40
-    @Option(help: "Seed of the sampler.") var seed: UInt64 = 1
+    @Option(parsing: .unconditional, help: "Tokens to generate.") var tokens = 200
+    @Option(parsing: .unconditional, help: "Sampling temperature; 0 is greedy (argmax).") var temperature = 0.8
+    @Option(parsing: .unconditional, help: "Sample among the k most likely tokens (0: all).") var topK = 40
+    @Option(parsing: .unconditional, help: "Seed of the sampler.") var seed: UInt64 = 1
     @Option(help: "Also write the prompt's logits as JSON to this file (for comparing with other tools).")
     var dumpLogits: String?
 

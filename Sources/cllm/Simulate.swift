@@ -20,8 +20,8 @@ struct Simulate: AsyncParsableCommand {
             """)
 
     @Argument(help: "Scenario file or name.") var scenario: String
-    @Option(help: "Seeds to run (default: the scenario's).") var seeds: Int?
-    @Option(help: "Run only this seed.") var seed: UInt64?
+    @Option(parsing: .unconditional, help: "Seeds to run (default: the scenario's).") var seeds: Int?
+    @Option(parsing: .unconditional, help: "Run only this seed.") var seed: UInt64?
     @Flag(help: "Draw spheres, threads, hierarchy, policy and faults from each seed.") var swarm = false
     @Flag(help: "Print the report as JSON.") var json = false
     @Option(help: "Also show the memory model of this scenario side by side.") var compare: String?

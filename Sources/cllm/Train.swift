@@ -23,37 +23,40 @@ struct Train: AsyncParsableCommand {
     var data: String?
     @Option(help: "Tokenizer: char (sorted distinct characters of the corpus) or byte (256 values).")
     var tokenizer: Tokenizer.Kind = .char
-    @Option(help: "Transformer blocks.") var layers = 4
-    @Option(help: "Attention heads; must divide --width.") var heads = 4
-    @Option(help: "Embedding width.") var width = 128
-    @Option(help: "Context length in tokens.") var context = 64
-    @Option(help: "Sequences per optimizer step.") var batchSize = 12
-    @Option(help: "Optimizer steps.") var steps = 2000
-    @Option(name: .customLong("lr"), help: "Peak learning rate.") var learningRate = 1e-3
-    @Option(name: .customLong("min-lr"), help: "Learning rate at the end of the cosine decay.") var minLearningRate = 1e-4
-    @Option(help: "Linear warm-up steps.") var warmup = 100
-    @Option(help: "Step at which the cosine decay ends (default: --steps).") var decaySteps: Int?
-    @Option(help: "AdamW weight decay (2-D tensors only).") var weightDecay = 0.1
-    @Option(help: "AdamW beta1.") var beta1 = 0.9
-    @Option(help: "AdamW beta2.") var beta2 = 0.99
-    @Option(help: "Global gradient-norm clip (0 disables).") var clip = 1.0
-    @Option(help: "Seed of initialisation and data order.") var seed: UInt64 = 1337
+    // Numeric options take the next argument whatever it starts with (`parsing: .unconditional`), here and in
+    // every command: `--lr -1` then reaches the setting's own check ("must be positive") instead of reading
+    // as a flag and failing with "Missing value".
+    @Option(parsing: .unconditional, help: "Transformer blocks.") var layers = 4
+    @Option(parsing: .unconditional, help: "Attention heads; must divide --width.") var heads = 4
+    @Option(parsing: .unconditional, help: "Embedding width.") var width = 128
+    @Option(parsing: .unconditional, help: "Context length in tokens.") var context = 64
+    @Option(parsing: .unconditional, help: "Sequences per optimizer step.") var batchSize = 12
+    @Option(parsing: .unconditional, help: "Optimizer steps.") var steps = 2000
+    @Option(name: .customLong("lr"), parsing: .unconditional, help: "Peak learning rate.") var learningRate = 1e-3
+    @Option(name: .customLong("min-lr"), parsing: .unconditional, help: "Learning rate at the end of the cosine decay.") var minLearningRate = 1e-4
+    @Option(parsing: .unconditional, help: "Linear warm-up steps.") var warmup = 100
+    @Option(parsing: .unconditional, help: "Step at which the cosine decay ends (default: --steps).") var decaySteps: Int?
+    @Option(parsing: .unconditional, help: "AdamW weight decay (2-D tensors only).") var weightDecay = 0.1
+    @Option(parsing: .unconditional, help: "AdamW beta1.") var beta1 = 0.9
+    @Option(parsing: .unconditional, help: "AdamW beta2.") var beta2 = 0.99
+    @Option(parsing: .unconditional, help: "Global gradient-norm clip (0 disables).") var clip = 1.0
+    @Option(parsing: .unconditional, help: "Seed of initialisation and data order.") var seed: UInt64 = 1337
     @Option(help: "Run folder (default: runs/run-<date>-<time>).") var out: String?
     @Flag(help: "Continue the run in --out from its newest good checkpoint.") var resume = false
-    @Option(help: "Full validation every N steps (0: only at the end).") var evalInterval = 500
-    @Option(help: "Checkpoint every N steps (0: only at the end).") var checkpointInterval = 500
-    @Option(help: "Print a progress line every N steps when output is not a terminal.") var logInterval = 100
-    @Option(help: "Stop after N completed steps (checkpointed); the schedule still spans --steps.") var stopAfter: Int?
-    @Option(help: "Characters of sample text printed at the end (0: none).") var sampleLength = 200
-    @Option(help: "Data-parallel spheres; --batch-size must be a multiple (default 1, or the resumed run's).")
+    @Option(parsing: .unconditional, help: "Full validation every N steps (0: only at the end).") var evalInterval = 500
+    @Option(parsing: .unconditional, help: "Checkpoint every N steps (0: only at the end).") var checkpointInterval = 500
+    @Option(parsing: .unconditional, help: "Print a progress line every N steps when output is not a terminal.") var logInterval = 100
+    @Option(parsing: .unconditional, help: "Stop after N completed steps (checkpointed); the schedule still spans --steps.") var stopAfter: Int?
+    @Option(parsing: .unconditional, help: "Characters of sample text printed at the end (0: none).") var sampleLength = 200
+    @Option(parsing: .unconditional, help: "Data-parallel spheres; --batch-size must be a multiple (default 1, or the resumed run's).")
     var spheres: Int?
-    @Option(help: "OS threads running the spheres (default: one per core, at most one per sphere).") var threads: Int?
+    @Option(parsing: .unconditional, help: "OS threads running the spheres (default: one per core, at most one per sphere).") var threads: Int?
     @Option(help: "Stack size of every runtime thread: bytes, or with K/M suffix (e.g. 1M, 512K).")
     var stackSize = "1M"
     @Option(help: "active: create only the active spheres; full: also allocate every idle position of the covering hierarchy levels (the original's 157-for-63 layout).")
     var hierarchy: SphereHierarchy.Mode = .active
-    @Option(help: "Limit the kissing-sphere hierarchy to this many levels (1, 13, 157, 1885 … positions).") var levels: Int?
-    @Option(help: "Record every sphere's status in metrics.jsonl every N steps (0: only at the end).") var statusInterval = 0
+    @Option(parsing: .unconditional, help: "Limit the kissing-sphere hierarchy to this many levels (1, 13, 157, 1885 … positions).") var levels: Int?
+    @Option(parsing: .unconditional, help: "Record every sphere's status in metrics.jsonl every N steps (0: only at the end).") var statusInterval = 0
     @Flag(help: "Print the per-sphere status table at the end.") var sphereTable = false
     @Flag(help: "Time each stage of the spheres' forward and backward passes inside training (after the first 10 steps) and print the table at the end; also in metrics.jsonl.")
     var profile = false

@@ -108,6 +108,34 @@ struct BadInputEndToEndTests {
         #expect(!ws.exists("out"), "a refused run must not create its run folder")
     }
 
+    @Test("a negative number as its own argument reaches the setting's check", arguments: [
+        (["--lr", "-1"], "learning rate must be positive, got -1.0"),
+        (["--steps", "-5"], "steps must be positive, got -5"),
+        (["--spheres", "-2"], "--spheres must be at least 1, got -2"),
+    ])
+    func negativeSeparateValue(_ flags: [String], _ phrase: String) async throws {
+        let ws = try Workspace()
+        try ws.writeCorpus()
+        let r = try await ws.run(TinyRun.train([:]) + flags)
+        expectRefusal(r, mentioning: [phrase])
+        #expect(!r.stderr.contains("Missing value"), "the value must not read as a flag\n\(r)")
+        #expect(!ws.exists("out"), "a refused run must not create its run folder")
+    }
+
+    @Test("invalid bench flag", arguments: [
+        (["bench", "kernels", "--batch-size", "0"], "--batch-size must be at least 1, got 0"),
+        (["bench", "kernels", "--batch-size", "-1"], "--batch-size must be at least 1, got -1"),
+        (["bench", "kernels", "--heads", "3"], "heads (3) must divide the width (128)"),
+        (["bench", "kernels", "--context", "0"], "context length must be positive, got 0"),
+        (["bench", "kernels", "--batch-size", "100000"], "is more than the 1048576 tokens"),
+        (["bench", "memory", "--steps", "-1"], "--steps must not be negative, got -1"),
+    ])
+    func badBenchFlag(_ args: [String], _ phrase: String) async throws {
+        let ws = try Workspace()
+        let r = try await ws.run(args)
+        expectRefusal(r, mentioning: [phrase])
+    }
+
     @Test("CLLM_KERNELS naming an unknown build, or AVX-512 on a CPU without it",
           arguments: ["avx1024", "avx512"])
     func badKernelBuild(_ value: String) async throws {
