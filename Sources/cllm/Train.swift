@@ -71,6 +71,8 @@ struct Train: AsyncParsableCommand {
         h.warmupSteps = warmup; h.decaySteps = decaySteps; h.weightDecay = weightDecay; h.beta1 = beta1
         h.beta2 = beta2; h.gradientClip = clip; h.seed = seed
         if resume && out == nil { throw CLIError("--resume needs --out: the run folder to continue") }
+        // The trainer reports every step (a terminal's progress line is live); this is the display's own.
+        if logInterval < 1 { throw CLIError("--log-interval must be at least 1, got \(logInterval)") }
         var o = TrainingOptions(outputDirectory: out ?? Train.defaultRunFolder())
         o.dataPath = data; o.tokenizer = tokenizer; o.layers = layers; o.heads = heads; o.width = width
         o.contextLength = context; o.hyperparameters = h; o.evalInterval = evalInterval
@@ -98,7 +100,7 @@ struct Train: AsyncParsableCommand {
             }
             o.faults = ScheduledFailures(points)
         }
-        let display = ProgressDisplay(logInterval: max(1, logInterval), sphereTable: sphereTable)
+        let display = ProgressDisplay(logInterval: logInterval, sphereTable: sphereTable)
         do {
             try o.validate()
             if !noPreflight {

@@ -86,6 +86,7 @@ struct BadInputEndToEndTests {
         FlagCase(overrides: ["--beta2": "1"], phrase: "beta2 must be in [0, 1)"),
         FlagCase(overrides: ["--stop-after": "0"], phrase: "stop-after must be positive, got 0"),
         FlagCase(overrides: ["--eval-interval": "-1"], phrase: "eval interval must not be negative, got -1"),
+        FlagCase(overrides: ["--log-interval": "0"], phrase: "--log-interval must be at least 1, got 0"),
         FlagCase(overrides: ["--width": "131072"], phrase: "width 131072 is larger than cllm supports"),
         // The sphere runtime's settings.
         FlagCase(overrides: ["--spheres": "0"], phrase: "--spheres must be at least 1, got 0"),
