@@ -140,6 +140,15 @@ public enum Gemm {
             while ic < m {
                 let mb = min(mc, m - ic)
                 let tiles = (mb + mr - 1) / mr
+                // The block packed after this one: the next rows of A at this depth, or the first at the next.
+                var nextRows = 0, nextP = 0, nextI = 0, nextCount = 0
+                if packedA {
+                    if ic + mb < m {
+                        nextRows = kb; nextP = pc; nextI = ic + mb; nextCount = min(mc, m - ic - mb)
+                    } else if pc + kb < k {
+                        nextRows = min(kc, k - pc - kb); nextP = pc + kb; nextI = 0; nextCount = min(mc, m)
+                    }
+                }
                 if packedA {
                     packA(a, lda: lda, trans: transA, i0: ic, rows: mb, p0: pc, depth: kb, into: blockA)
                 } else if mb % mr != 0 {
@@ -169,6 +178,14 @@ public enum Gemm {
                     let bp = UnsafePointer(panel + s * packedStripFloats(kb, nr))
                     for t in 0..<tiles {
                         let ir = ic + t * mr, rows = min(mr, m - ir)
+                        // A transposed is packed a block at a time from memory: while this block computes,
+                        // ask for the next block's storage rows, a few with each kernel call.
+                        if packedA && nextRows > 0 {
+                            let q = s * tiles + t, calls = strips * tiles
+                            for r in (q * nextRows / calls)..<((q + 1) * nextRows / calls) {
+                                cllm_prefetch(a + (nextP + r) * lda + nextI, nextCount * 4)
+                            }
+                        }
                         // The first strip reads A's rows in place, from memory: ask for the next tile's now.
                         if s == 0 && !packedA && t + 1 < tiles {
                             for r in (ir + mr)..<min(ir + 2 * mr, m) { cllm_prefetch(a + r * lda + pc, kb * 4) }
