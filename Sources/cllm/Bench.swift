@@ -11,18 +11,16 @@ struct Bench: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "GFLOP/s of every GEMM shape one training step of a model runs, and the step's time split.")
 
-        @Option(parsing: .unconditional, help: "Transformer blocks.") var layers = 4
-        @Option(parsing: .unconditional, help: "Attention heads.") var heads = 4
-        @Option(parsing: .unconditional, help: "Embedding width.") var width = 128
-        @Option(parsing: .unconditional, help: "Context length.") var context = 64
-        @Option(parsing: .unconditional, help: "Sequences per step.") var batchSize = 12
+        @OptionGroup var shape: ModelShapeOptions
         @Option(parsing: .unconditional, help: "Vocabulary size.") var vocab = 65
         @Flag(help: "Also time each GEMM shape cold: operands rotated over 64 MiB, as a training step meets them.")
         var cold = false
 
         /// The model's own checks, and a batch that fits: every shape below is allocated from these.
         func validate() throws {
-            let config = ModelConfig(vocabSize: vocab, contextLength: context, layers: layers, heads: heads, width: width)
+            let (context, batchSize) = (shape.context, shape.batchSize)
+            let config = ModelConfig(
+                vocabSize: vocab, contextLength: context, layers: shape.layers, heads: shape.heads, width: shape.width)
             do { try config.validate() } catch { throw CLIError("bench kernels: \(error)") }
             guard batchSize >= 1 else { throw CLIError("bench kernels: --batch-size must be at least 1, got \(batchSize)") }
             guard batchSize <= (1 << 20) / context else {
@@ -32,6 +30,8 @@ struct Bench: AsyncParsableCommand {
 
         func run() throws {
             try CLLM.checkCPU()
+            let (layers, heads, width) = (shape.layers, shape.heads, shape.width)
+            let (context, batchSize) = (shape.context, shape.batchSize)
             let n = batchSize * context, c = width, h = 4 * width, t = context
             // (label, m, n, k, transA, transB, calls per step)
             let shapes: [(String, Int, Int, Int, Bool, Bool, Int)] = [
@@ -106,7 +106,7 @@ struct Bench: AsyncParsableCommand {
             var rng = RandomSource(seed: 2)
             for i in 0..<qkv.count { qkv[i] = Float(rng.nextNormal()) }
             for i in 0..<hidden.count { hidden[i] = Float(rng.nextNormal()) }
-            let shape = Attention.Shape(batch: batchSize, time: t, channels: c, heads: heads)
+            let attention = Attention.Shape(batch: batchSize, time: t, channels: c, heads: heads)
             func best(_ body: () -> Void) -> Double {
                 let clock = ContinuousClock()
                 var s = Double.infinity
@@ -118,8 +118,8 @@ struct Bench: AsyncParsableCommand {
                 }
                 return s * 1000
             }
-            let af = best { KernelBuild.attentionForward(out: att.pointer, probs: probs.pointer, qkv: qkv.pointer, shape: shape) }
-            let ab = best { KernelBuild.attentionBackward(dqkv: dqkv.pointer, dout: att.pointer, qkv: qkv.pointer, probs: probs.pointer, shape: shape) }
+            let af = best { KernelBuild.attentionForward(out: att.pointer, probs: probs.pointer, qkv: qkv.pointer, shape: attention) }
+            let ab = best { KernelBuild.attentionBackward(dqkv: dqkv.pointer, dout: att.pointer, qkv: qkv.pointer, probs: probs.pointer, shape: attention) }
             let gf = best { Gelu.forward(out: act.pointer, derivative: slope.pointer, x: hidden.pointer, count: n * h) }
             let gb = best { Gelu.backward(dx: act.pointer, dout: act.pointer, derivative: slope.pointer, count: n * h) }
             print("attention forward \(fmt(af * Double(layers), 2)) ms/step, backward \(fmt(ab * Double(layers), 2)) ms/step (all layers)")

@@ -23,14 +23,10 @@ struct Train: AsyncParsableCommand {
     var data: String?
     @Option(help: "Tokenizer: char (sorted distinct characters of the corpus) or byte (256 values).")
     var tokenizer: Tokenizer.Kind = .char
+    @OptionGroup var shape: ModelShapeOptions
     // Numeric options take the next argument whatever it starts with (`parsing: .unconditional`), here and in
     // every command: `--lr -1` then reaches the setting's own check ("must be positive") instead of reading
     // as a flag and failing with "Missing value".
-    @Option(parsing: .unconditional, help: "Transformer blocks.") var layers = 4
-    @Option(parsing: .unconditional, help: "Attention heads; must divide --width.") var heads = 4
-    @Option(parsing: .unconditional, help: "Embedding width.") var width = 128
-    @Option(parsing: .unconditional, help: "Context length in tokens.") var context = 64
-    @Option(parsing: .unconditional, help: "Sequences per optimizer step.") var batchSize = 12
     @Option(parsing: .unconditional, help: "Optimizer steps.") var steps = 2000
     @Option(name: .customLong("lr"), parsing: .unconditional, help: "Peak learning rate.") var learningRate = 1e-3
     @Option(name: .customLong("min-lr"), parsing: .unconditional, help: "Learning rate at the end of the cosine decay.") var minLearningRate = 1e-4
@@ -67,15 +63,15 @@ struct Train: AsyncParsableCommand {
     func run() async throws {
         try CLLM.checkCPU()
         var h = Hyperparameters()
-        h.batchSize = batchSize; h.steps = steps; h.learningRate = learningRate; h.minLearningRate = minLearningRate
+        h.batchSize = shape.batchSize; h.steps = steps; h.learningRate = learningRate; h.minLearningRate = minLearningRate
         h.warmupSteps = warmup; h.decaySteps = decaySteps; h.weightDecay = weightDecay; h.beta1 = beta1
         h.beta2 = beta2; h.gradientClip = clip; h.seed = seed
         if resume && out == nil { throw CLIError("--resume needs --out: the run folder to continue") }
         // The trainer reports every step (a terminal's progress line is live); this is the display's own.
         if logInterval < 1 { throw CLIError("--log-interval must be at least 1, got \(logInterval)") }
         var o = TrainingOptions(outputDirectory: out ?? Train.defaultRunFolder())
-        o.dataPath = data; o.tokenizer = tokenizer; o.layers = layers; o.heads = heads; o.width = width
-        o.contextLength = context; o.hyperparameters = h; o.evalInterval = evalInterval
+        o.dataPath = data; o.tokenizer = tokenizer; o.layers = shape.layers; o.heads = shape.heads; o.width = shape.width
+        o.contextLength = shape.context; o.hyperparameters = h; o.evalInterval = evalInterval
         o.checkpointInterval = checkpointInterval; o.resume = resume; o.stopAfter = stopAfter
         o.sampleLength = sampleLength; o.logInterval = 1
         // A resumed run keeps its sphere count unless told otherwise (the micro-batches, and so the bits,
