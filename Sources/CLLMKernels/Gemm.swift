@@ -58,18 +58,21 @@ public enum Gemm {
     /// - `columnSums` (B not transposed): columnSums[j] += Σ_p B[p, j], p ascending, with
     ///   `Elementwise.addColumnSums`'s arithmetic, while B is packed: a bias gradient is the column sums of
     ///   the output gradient that the weight-gradient GEMM reads as B, so it takes no pass of its own.
+    /// - `next`: memory the caller reads right after this call (the next GEMM's weights), asked for a few
+    ///   lines with each kernel call, so that it arrives while this product computes instead of stalling the
+    ///   next call's packing.
     public static func multiply(
         m: Int, n: Int, k: Int,
         a: UnsafePointer<Float>, lda: Int, transA: Bool = false,
         b: UnsafePointer<Float>, ldb: Int, transB: Bool = false,
         c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool,
         bias: UnsafePointer<Float>? = nil, residual: UnsafePointer<Float>? = nil, epilogue: Epilogue = .none,
-        columnSums: UnsafeMutablePointer<Float>? = nil
+        columnSums: UnsafeMutablePointer<Float>? = nil, next: UnsafeBufferPointer<Float>? = nil
     ) {
         multiply(
             SIMD8<Float>.self, build: AVX2Build.self, m: m, n: n, k: k, a: a, lda: lda, transA: transA, b: b,
             ldb: ldb, transB: transB, c: c, ldc: ldc, accumulate: accumulate, bias: bias, residual: residual,
-            epilogue: epilogue, columnSums: columnSums)
+            epilogue: epilogue, columnSums: columnSums, next: next)
     }
 
     /// Names this module's specialization of the generic `multiply`.
@@ -88,7 +91,7 @@ public enum Gemm {
         b: UnsafePointer<Float>, ldb: Int, transB: Bool = false,
         c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool,
         bias: UnsafePointer<Float>? = nil, residual: UnsafePointer<Float>? = nil, epilogue: Epilogue = .none,
-        columnSums: UnsafeMutablePointer<Float>? = nil
+        columnSums: UnsafeMutablePointer<Float>? = nil, next: UnsafeBufferPointer<Float>? = nil
     ) where V.Scalar == Float {
         precondition(m >= 0 && n >= 0 && k >= 0, "negative GEMM size")
         precondition(columnSums == nil || !transB, "column sums need B untransposed")
@@ -129,6 +132,11 @@ public enum Gemm {
         let tile = blockA + blockCount, biasPad = tile + mr * nr
         // A transposed would be read six floats per cache line: pack it. A in place is read along its rows.
         let packedA = transA
+        // `next`, spread over every kernel call of this product.
+        let nextLines = next.map { ($0.count * 4 + 63) / 64 } ?? 0
+        let slices = (k + kc - 1) / kc, fullBlocks = m / mc
+        let calls = slices * strips * (fullBlocks * ((mc + mr - 1) / mr) + (m % mc + mr - 1) / mr)
+        var call = 0
         var pc = 0
         while pc < k {
             let kb = min(kc, k - pc)
@@ -178,6 +186,11 @@ public enum Gemm {
                     let bp = UnsafePointer(panel + s * packedStripFloats(kb, nr))
                     for t in 0..<tiles {
                         let ir = ic + t * mr, rows = min(mr, m - ir)
+                        if nextLines > 0, let base = next?.baseAddress {
+                            let lo = call * nextLines / calls, hi = (call + 1) * nextLines / calls
+                            if hi > lo { cllm_prefetch(base + lo * 16, (hi - lo) * 64) }
+                            call += 1
+                        }
                         // A transposed is packed a block at a time from memory: while this block computes,
                         // ask for the next block's storage rows, a few with each kernel call.
                         if packedA && nextRows > 0 {

@@ -14,12 +14,12 @@ public enum GemmAVX512 {
         b: UnsafePointer<Float>, ldb: Int, transB: Bool,
         c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool,
         bias: UnsafePointer<Float>?, residual: UnsafePointer<Float>?, epilogue: Gemm.Epilogue,
-        columnSums: UnsafeMutablePointer<Float>? = nil
+        columnSums: UnsafeMutablePointer<Float>? = nil, next: UnsafeBufferPointer<Float>? = nil
     ) {
         Gemm.multiply(
             SIMD16<Float>.self, build: AVX512Build.self, m: m, n: n, k: k, a: a, lda: lda, transA: transA, b: b,
             ldb: ldb, transB: transB, c: c, ldc: ldc, accumulate: accumulate, bias: bias, residual: residual,
-            epilogue: epilogue, columnSums: columnSums)
+            epilogue: epilogue, columnSums: columnSums, next: next)
     }
 
     /// Keeps this module's specialization its own symbol (see `Gemm.multiply(_:build:…)`).

@@ -31,9 +31,14 @@ public enum GPT {
         }
 
         let shape = Attention.Shape(batch: B, time: T, channels: C, heads: cfg.heads)
+        // The weights a GEMM reads next, asked for while the one before computes.
+        func upcoming(_ offset: Int, _ count: Int) -> UnsafeBufferPointer<Float> {
+            UnsafeBufferPointer(start: P + offset, count: count)
+        }
         for l in 0..<cfg.layers {
             let w = layout.blocks[l]
             let la = act.layer(l)
+            let nextQkv = l + 1 < cfg.layers ? upcoming(layout.blocks[l + 1].attnWeight, C * 3 * C) : nil
 
             prof.measure(.layerNorm) {
                 LayerNorm.forward(
@@ -43,11 +48,12 @@ public enum GPT {
             prof.measure(.qkv) {
                 KernelBuild.multiply(
                     m: N, n: 3 * C, k: C, a: la.ln1, lda: C, b: P + w.attnWeight, ldb: 3 * C, c: la.qkv, ldc: 3 * C,
-                    accumulate: false, bias: P + w.attnBias)
+                    accumulate: false, bias: P + w.attnBias, next: upcoming(w.attnProjWeight, C * C))
             }
             prof.measure(.attention) { KernelBuild.attentionForward(out: la.att, probs: la.probs, qkv: la.qkv, shape: shape) }
             prof.measure(.attentionProjection) {
-                linear(out: la.r2, x: la.att, weight: P + w.attnProjWeight, bias: P + w.attnProjBias, residual: la.x, rows: N, inC: C, outC: C)
+                linear(out: la.r2, x: la.att, weight: P + w.attnProjWeight, bias: P + w.attnProjBias, residual: la.x, rows: N, inC: C, outC: C,
+                       next: upcoming(w.fcWeight, C * H4))
             }
             prof.measure(.layerNorm) {
                 LayerNorm.forward(
@@ -60,10 +66,12 @@ public enum GPT {
                 KernelBuild.multiply(
                     m: N, n: H4, k: C, a: la.ln2, lda: C, b: P + w.fcWeight, ldb: H4, c: la.fcAct, ldc: H4,
                     accumulate: false, bias: P + w.fcBias,
-                    epilogue: .gelu(derivative: act.forBackward && backwardFollows ? la.fcDerivative : nil))
+                    epilogue: .gelu(derivative: act.forBackward && backwardFollows ? la.fcDerivative : nil),
+                    next: upcoming(w.fcProjWeight, H4 * C))
             }
             prof.measure(.fcProjection) {
-                linear(out: la.xNext, x: la.fcAct, weight: P + w.fcProjWeight, bias: P + w.fcProjBias, residual: la.r2, rows: N, inC: H4, outC: C)
+                linear(out: la.xNext, x: la.fcAct, weight: P + w.fcProjWeight, bias: P + w.fcProjBias, residual: la.r2, rows: N, inC: H4, outC: C,
+                       next: nextQkv)
             }
         }
 
@@ -231,15 +239,16 @@ public enum GPT {
     @inline(__always)
     static func linear(
         out: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-        bias: UnsafePointer<Float>, residual: UnsafePointer<Float>?, rows: Int, inC: Int, outC: Int
+        bias: UnsafePointer<Float>, residual: UnsafePointer<Float>?, rows: Int, inC: Int, outC: Int,
+        next: UnsafeBufferPointer<Float>? = nil
     ) {
         KernelBuild.multiply(
             m: rows, n: outC, k: inC, a: x, lda: inC, b: weight, ldb: outC, c: out, ldc: outC, accumulate: false,
-            bias: bias, residual: residual)
+            bias: bias, residual: residual, next: next)
     }
 
     /// dx = dout·Wᵀ (overwritten); dW = xᵀ·dout (overwritten); dBias += column sums of dout (added by the dW
-    /// GEMM as it packs dout).
+    /// GEMM as it packs dout). The dW GEMM also asks for W, which the dx GEMM packs next.
     @inline(__always)
     static func linearBackward(
         dx: UnsafeMutablePointer<Float>, dWeight: UnsafeMutablePointer<Float>, dBias: UnsafeMutablePointer<Float>,
@@ -247,7 +256,8 @@ public enum GPT {
     ) {
         KernelBuild.multiply(
             m: inC, n: outC, k: rows, a: x, lda: inC, transA: true, b: dout, ldb: outC, c: dWeight, ldc: outC,
-            accumulate: false, columnSums: dBias)
+            accumulate: false, columnSums: dBias,
+            next: UnsafeBufferPointer(start: weight, count: inC * outC))
         KernelBuild.multiply(m: rows, n: inC, k: outC, a: dout, lda: outC, b: weight, ldb: outC, transB: true, c: dx, ldc: inC, accumulate: false)
     }
 }

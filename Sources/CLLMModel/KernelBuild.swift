@@ -37,17 +37,17 @@ public enum KernelBuild: String, Sendable {
         b: UnsafePointer<Float>, ldb: Int, transB: Bool = false,
         c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool,
         bias: UnsafePointer<Float>? = nil, residual: UnsafePointer<Float>? = nil, epilogue: Gemm.Epilogue = .none,
-        columnSums: UnsafeMutablePointer<Float>? = nil
+        columnSums: UnsafeMutablePointer<Float>? = nil, next: UnsafeBufferPointer<Float>? = nil
     ) {
         switch current {
         case .avx512:
             GemmAVX512.multiply(
                 m: m, n: n, k: k, a: a, lda: lda, transA: transA, b: b, ldb: ldb, transB: transB, c: c, ldc: ldc,
-                accumulate: accumulate, bias: bias, residual: residual, epilogue: epilogue, columnSums: columnSums)
+                accumulate: accumulate, bias: bias, residual: residual, epilogue: epilogue, columnSums: columnSums, next: next)
         case .avx2:
             Gemm.multiply(
                 m: m, n: n, k: k, a: a, lda: lda, transA: transA, b: b, ldb: ldb, transB: transB, c: c, ldc: ldc,
-                accumulate: accumulate, bias: bias, residual: residual, epilogue: epilogue, columnSums: columnSums)
+                accumulate: accumulate, bias: bias, residual: residual, epilogue: epilogue, columnSums: columnSums, next: next)
         }
     }
 
