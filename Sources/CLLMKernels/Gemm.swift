@@ -194,8 +194,8 @@ public enum Gemm {
                         // A transposed is packed a block at a time from memory: while this block computes,
                         // ask for the next block's storage rows, a few with each kernel call.
                         if packedA && nextRows > 0 {
-                            let q = s * tiles + t, calls = strips * tiles
-                            for r in (q * nextRows / calls)..<((q + 1) * nextRows / calls) {
+                            let q = s * tiles + t, blockCalls = strips * tiles
+                            for r in (q * nextRows / blockCalls)..<((q + 1) * nextRows / blockCalls) {
                                 cllm_prefetch(a + (nextP + r) * lda + nextI, nextCount * 4)
                             }
                         }
