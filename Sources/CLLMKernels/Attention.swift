@@ -144,10 +144,10 @@ public enum Attention {
                         prefetchPart(probs + (b + 1) * H * T * T, count: H * T * T, part: part, of: parts)
                     }
                     packColumns(UnsafePointer(dS) + j0 * T + j0, ld: T, cols: rows, depth: depth, into: aT)
-                    product(V.self, aT, rowStride: 1, kStride: mr, depth: depth, rows: rows, strips: qP + j0 * nr,
+                    product(V.self, build: Build.self, aT, rowStride: 1, kStride: mr, depth: depth, rows: rows, strips: qP + j0 * nr,
                             stripStride: T * nr, c: dk + j0 * C3, ldc: C3, width: hs, tile: tile)
                     packColumns(p + j0 * T + j0, ld: T, cols: rows, depth: depth, into: aT)
-                    product(V.self, aT, rowStride: 1, kStride: mr, depth: depth, rows: rows, strips: dOP + j0 * nr,
+                    product(V.self, build: Build.self, aT, rowStride: 1, kStride: mr, depth: depth, rows: rows, strips: dOP + j0 * nr,
                             stripStride: T * nr, c: dv + j0 * C3, ldc: C3, width: hs, tile: tile)
                     j0 += rows
                 }
@@ -172,11 +172,11 @@ public enum Attention {
         while i0 < T {
             let rows = min(mr, T - i0), seen = i0 + rows
             let (sa, sStride) = rowTile(a + i0 * lda, ld: lda, rows: rows, depth: hs, scratch: ragged)
-            product(V.self, sa, rowStride: sStride, kStride: 1, depth: hs, rows: rows, strips: keys, stripStride: hs * nr,
+            product(V.self, build: Build.self, sa, rowStride: sStride, kStride: 1, depth: hs, rows: rows, strips: keys, stripStride: hs * nr,
                     c: scores + i0 * T, ldc: T, width: min(T, (seen + nr - 1) / nr * nr), tile: tile)
             tileRows(i0..<seen)
             let (pa, pStride) = rowTile(UnsafePointer(scores + i0 * T), ld: T, rows: rows, depth: seen, scratch: ragged)
-            product(V.self, pa, rowStride: pStride, kStride: 1, depth: seen, rows: rows, strips: values, stripStride: T * nr,
+            product(V.self, build: Build.self, pa, rowStride: pStride, kStride: 1, depth: seen, rows: rows, strips: values, stripStride: T * nr,
                     c: c + i0 * ldc, ldc: ldc, width: hs, tile: tile)
             i0 += rows
         }
@@ -186,15 +186,15 @@ public enum Attention {
     /// consecutive packed strips of B (two `V` wide), each `depth` deep and `stripStride` floats after the
     /// previous one.
     @inlinable @inline(__always)
-    static func product<V: SIMD>(
-        _: V.Type, _ a: UnsafePointer<Float>, rowStride: Int, kStride: Int, depth: Int, rows: Int,
+    static func product<V: SIMD, Build>(
+        _: V.Type, build: Build.Type, _ a: UnsafePointer<Float>, rowStride: Int, kStride: Int, depth: Int, rows: Int,
         strips b: UnsafeMutablePointer<Float>, stripStride: Int, c: UnsafeMutablePointer<Float>, ldc: Int, width: Int,
         tile: UnsafeMutablePointer<Float>
     ) where V.Scalar == Float {
         let nr = 2 * V.scalarCount
         var s = 0
         while s * nr < width {
-            Gemm.kernel(V.self, depth, a, rowStride: rowStride, kStride: kStride, UnsafePointer(b + s * stripStride), c + s * nr,
+            Gemm.kernel(V.self, build: Build.self, depth, a, rowStride: rowStride, kStride: kStride, UnsafePointer(b + s * stripStride), c + s * nr,
                         ldc, rows: rows, cols: min(nr, width - s * nr), load: false, bias: nil, tile: tile,
                         epilogue: .none, row: 0)
             s += 1

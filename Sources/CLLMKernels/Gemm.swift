@@ -204,12 +204,16 @@ public enum Gemm {
                             for r in (ir + mr)..<min(ir + 2 * mr, m) { cllm_prefetch(a + r * lda + pc, kb * 4) }
                         }
                         let start = load ? nil : residual.map { $0 + ir * ldc + j }
-                        if packedA || rows < mr {
-                            kernel(V.self, kb, UnsafePointer(blockA + t * packedTileFloats(kb)), rowStride: 1, kStride: mr, bp,
+                        if rows <= 2 {
+                            pairKernel(V.self, build: Build.self, kb, UnsafePointer(blockA + t * packedTileFloats(kb)), rowStride: 1, kStride: mr,
+                                       bp, c + ir * ldc + j, ldc, rows: rows, cols: cols, load: load, bias: stripBias,
+                                       residual: start, tile: tile, epilogue: tileEpilogue, row: ir)
+                        } else if packedA || rows < mr {
+                            kernel(V.self, build: Build.self, kb, UnsafePointer(blockA + t * packedTileFloats(kb)), rowStride: 1, kStride: mr, bp,
                                    c + ir * ldc + j, ldc, rows: rows, cols: cols, load: load, bias: stripBias,
                                    residual: start, tile: tile, epilogue: tileEpilogue, row: ir)
                         } else {
-                            kernel(V.self, kb, a + ir * lda + pc, rowStride: lda, kStride: 1, bp,
+                            kernel(V.self, build: Build.self, kb, a + ir * lda + pc, rowStride: lda, kStride: 1, bp,
                                    c + ir * ldc + j, ldc, rows: rows, cols: cols, load: load, bias: stripBias,
                                    residual: start, tile: tile, epilogue: tileEpilogue, row: ir)
                         }
@@ -341,10 +345,11 @@ public enum Gemm {
     }
 
     /// The register tile: row i of A at step p is `a[i·rowStride + p·kStride]`, B's sixteen values of
-    /// step p at `b + 16p` (packed); C's tile (rows × cols of it valid) loaded first when `load`.
+    /// step p at `b + 16p` (packed); C's tile (rows × cols of it valid) loaded first when `load`. Should the
+    /// optimizer outline it after all, `build` keeps that symbol the calling module's (see `multiply(_:build:…)`).
     @inlinable @inline(__always)
-    static func kernel<V: SIMD>(
-        _: V.Type, _ k: Int, _ a: UnsafePointer<Float>, rowStride rs: Int, kStride ks: Int, _ b: UnsafePointer<Float>,
+    static func kernel<V: SIMD, Build>(
+        _: V.Type, build: Build.Type, _ k: Int, _ a: UnsafePointer<Float>, rowStride rs: Int, kStride ks: Int, _ b: UnsafePointer<Float>,
         _ c: UnsafeMutablePointer<Float>, _ ldc: Int, rows: Int, cols: Int, load: Bool,
         bias: UnsafePointer<Float>?, residual: UnsafePointer<Float>? = nil, tile: UnsafeMutablePointer<Float>,
         epilogue: Epilogue, row: Int
@@ -398,6 +403,59 @@ public enum Gemm {
             storeV(c00, p); storeV(c01, p + w); storeV(c10, p + nr); storeV(c11, p + nr + w)
             storeV(c20, p + 2 * nr); storeV(c21, p + 2 * nr + w); storeV(c30, p + 3 * nr); storeV(c31, p + 3 * nr + w)
             storeV(c40, p + 4 * nr); storeV(c41, p + 4 * nr + w); storeV(c50, p + 5 * nr); storeV(c51, p + 5 * nr + w)
+            finish(tile: tile, c, ldc, rows: rows, cols: cols, width: nr, epilogue: epilogue, row: row)
+        }
+    }
+
+    /// `kernel` for a tile of one or two rows (the last of a weight gradient 128 or 512 wide: 128 = 21·6 + 2),
+    /// on four accumulators: the six-row tile would spend two thirds of its multiply-adds on the zero rows it
+    /// is padded with. Each element is the same FMA chain from the same start, so the bits are the same.
+    /// A's rows past `rows` are never read; `build` as in `kernel`.
+    @inlinable @inline(__always)
+    static func pairKernel<V: SIMD, Build>(
+        _: V.Type, build: Build.Type, _ k: Int, _ a: UnsafePointer<Float>, rowStride rs: Int, kStride ks: Int, _ b: UnsafePointer<Float>,
+        _ c: UnsafeMutablePointer<Float>, _ ldc: Int, rows: Int, cols: Int, load: Bool,
+        bias: UnsafePointer<Float>?, residual: UnsafePointer<Float>?, tile: UnsafeMutablePointer<Float>,
+        epilogue: Epilogue, row: Int
+    ) where V.Scalar == Float {
+        let w = V.scalarCount, nr = 2 * w
+        var c00 = V(), c01 = V(), c10 = V(), c11 = V()
+        if !load, let bias {
+            let b0 = loadV(V.self, bias), b1 = loadV(V.self, bias + w)
+            c00 = b0; c10 = b0; c01 = b1; c11 = b1
+        }
+        if let source = load ? UnsafePointer(c) : residual {
+            var p = source, ld = ldc
+            if cols != nr || rows == 1 {
+                padTile(source, ldc, rows: rows, cols: cols, width: nr, into: tile); p = UnsafePointer(tile); ld = nr
+            }
+            let addBias = !load && bias != nil
+            @inline(__always) func start(_ acc: inout V, _ offset: Int) {
+                acc = addBias ? loadV(V.self, p + offset) + acc : loadV(V.self, p + offset)
+            }
+            start(&c00, 0); start(&c01, w); start(&c10, ld); start(&c11, ld + w)
+        }
+        var ap = a, bp = b
+        if rows == 2 {
+            for _ in 0..<k {
+                let b0 = loadV(V.self, bp), b1 = loadV(V.self, bp + w)
+                let a0 = V(repeating: ap[0]), a1 = V(repeating: ap[rs])
+                c00 = c00.addingProduct(a0, b0); c01 = c01.addingProduct(a0, b1)
+                c10 = c10.addingProduct(a1, b0); c11 = c11.addingProduct(a1, b1)
+                ap += ks; bp += nr
+            }
+        } else {
+            for _ in 0..<k {
+                let a0 = V(repeating: ap[0])
+                c00 = c00.addingProduct(a0, loadV(V.self, bp)); c01 = c01.addingProduct(a0, loadV(V.self, bp + w))
+                ap += ks; bp += nr
+            }
+        }
+        if rows == 2 && cols == nr, case .none = epilogue {
+            storeV(c00, c); storeV(c01, c + w); storeV(c10, c + ldc); storeV(c11, c + ldc + w)
+        } else {
+            let p = tile
+            storeV(c00, p); storeV(c01, p + w); storeV(c10, p + nr); storeV(c11, p + nr + w)
             finish(tile: tile, c, ldc, rows: rows, cols: cols, width: nr, epilogue: epilogue, row: row)
         }
     }

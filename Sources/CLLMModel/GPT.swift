@@ -186,9 +186,11 @@ public enum GPT {
             }
             // Attention output projection; dx now holds d(r2), which is also d(x_l) through the skip.
             prof.measure(.attentionProjectionBackward) {
+                // Attention's backward prefetches each next sequence itself; its first one is asked for here.
                 linearBackward(
                     dx: dAtt, dWeight: G + w.attnProjWeight, dBias: G + w.attnProjBias, dout: dx, x: la.att,
-                    weight: P + w.attnProjWeight, rows: N, inC: C, outC: C)
+                    weight: P + w.attnProjWeight, rows: N, inC: C, outC: C,
+                    then: UnsafeBufferPointer(start: la.qkv, count: T * 3 * C))
             }
             prof.measure(.attentionBackward) {
                 KernelBuild.attentionBackward(dqkv: dQkv, dout: dAtt, qkv: la.qkv, probs: la.probs, shape: shape)
@@ -248,16 +250,20 @@ public enum GPT {
     }
 
     /// dx = dout·Wᵀ (overwritten); dW = xᵀ·dout (overwritten); dBias += column sums of dout (added by the dW
-    /// GEMM as it packs dout). The dW GEMM also asks for W, which the dx GEMM packs next.
+    /// GEMM as it packs dout). The dW GEMM also asks for W, which the dx GEMM packs next, and the dx GEMM
+    /// for `then`, what the stage after it reads first.
     @inline(__always)
     static func linearBackward(
         dx: UnsafeMutablePointer<Float>, dWeight: UnsafeMutablePointer<Float>, dBias: UnsafeMutablePointer<Float>,
-        dout: UnsafePointer<Float>, x: UnsafePointer<Float>, weight: UnsafePointer<Float>, rows: Int, inC: Int, outC: Int
+        dout: UnsafePointer<Float>, x: UnsafePointer<Float>, weight: UnsafePointer<Float>, rows: Int, inC: Int, outC: Int,
+        then: UnsafeBufferPointer<Float>? = nil
     ) {
         KernelBuild.multiply(
             m: inC, n: outC, k: rows, a: x, lda: inC, transA: true, b: dout, ldb: outC, c: dWeight, ldc: outC,
             accumulate: false, columnSums: dBias,
             next: UnsafeBufferPointer(start: weight, count: inC * outC))
-        KernelBuild.multiply(m: rows, n: inC, k: outC, a: dout, lda: outC, b: weight, ldb: outC, transB: true, c: dx, ldc: inC, accumulate: false)
+        KernelBuild.multiply(
+            m: rows, n: inC, k: outC, a: dout, lda: outC, b: weight, ldb: outC, transB: true, c: dx, ldc: inC,
+            accumulate: false, next: then)
     }
 }

@@ -63,6 +63,45 @@ struct KernelTests {
         }
     }
 
+    /// m = 7 and 8 leave a last tile of one or two rows, which a kernel of their own computes; rows 6 and 7 of a
+    /// 12-row product lie in a full six-row tile. Both must give the same bits, on every path: A in place or
+    /// transposed, a bias, a residual start, a second pass over k (k = 300), accumulation, the GELU epilogue.
+    @Test("a last tile of one or two rows gives the bits of the same rows in a full tile", arguments: [7, 8])
+    func shortTile(rows m: Int) {
+        let big = 12, n = 50, k = 300
+        let a = Self.values(big * k, seed: 21), b = Self.values(k * n, seed: 22)
+        let bias = Self.values(n, seed: 23), residual = Self.values(big * n, seed: 24)
+        for transA in [false, true] {
+            // The first m rows of op(A), stored the same way (k × m when transposed).
+            let small = transA ? (0..<k).flatMap { p in a[(p * big)..<(p * big + m)] } : Array(a[0..<(m * k)])
+            func product(_ rows: Int, _ av: [Float], _ mode: Int) -> [Float] {
+                var c = Array(residual[0..<(rows * n)])
+                var d = [Float](repeating: 0, count: rows * n)
+                av.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in bias.withUnsafeBufferPointer { biasp in
+                    residual.withUnsafeBufferPointer { rp in c.withUnsafeMutableBufferPointer { cp in
+                        d.withUnsafeMutableBufferPointer { dp in
+                            Gemm.multiply(
+                                m: rows, n: n, k: k, a: ap.baseAddress!, lda: transA ? rows : k, transA: transA,
+                                b: bp.baseAddress!, ldb: n, c: cp.baseAddress!, ldc: n, accumulate: mode == 0,
+                                bias: mode == 0 ? nil : biasp.baseAddress!, residual: mode == 1 ? rp.baseAddress! : nil,
+                                epilogue: mode == 2 ? .gelu(derivative: dp.baseAddress!) : .none)
+                        }
+                    } }
+                } } }
+                return mode == 2 ? c + d : c
+            }
+            for mode in 0..<3 {
+                let short = product(m, small, mode), full = product(big, a, mode)
+                let width = mode == 2 ? 2 : 1
+                for part in 0..<width {
+                    let s = Array(short[(part * m * n + 6 * n)..<(part * m * n + m * n)])
+                    let f = Array(full[(part * big * n + 6 * n)..<(part * big * n + m * n)])
+                    #expect(firstBitDifference(s, f) == nil, "m \(m) transA \(transA) mode \(mode) part \(part)")
+                }
+            }
+        }
+    }
+
     /// Output buffers `offset` floats into 64-byte aligned allocations: at 0 the GELU epilogue streams its full
     /// tiles, at 1 or 4 floats it cannot, and stores them. k = 300 takes two passes over k (the partial sums
     /// wait in GELU's output in between).
