@@ -43,10 +43,16 @@ struct Simulate: AsyncParsableCommand {
         }
         let clock = ContinuousClock()
         let start = clock.now
+        // What a run keeps per seed is bounded, so that any number of seeds runs in constant memory: the
+        // failures of the first `Simulate.keptFailures` failing seeds (every failure is counted), and trace
+        // hashes until `Simulate.countedTraces` distinct ones (then the count says "at least").
         var failures: [(UInt64, [String])] = []
+        var failedCount = 0
         var jobs = 0, recoveries = 0, maxJobs = 0
         var hashes = Set<UInt64>()
         var plain: Simulation? = swarm ? nil : Simulation(scenario: base)
+        var nextReport = clock.now + Simulate.progressInterval
+        var done: UInt64 = 0
         for s in seedList {
             let scenarioForSeed = swarm ? Swarm.scenario(base: base, seed: s) : base
             if swarm { plain = Simulation(scenario: scenarioForSeed) }
@@ -54,9 +60,20 @@ struct Simulate: AsyncParsableCommand {
             jobs += r.jobs
             recoveries += r.recoveries
             maxJobs = max(maxJobs, r.maxJobsPerStep)
-            hashes.insert(r.traceHash)
-            if !r.passed { failures.append((s, r.failures)) }
+            if hashes.count < Simulate.countedTraces { hashes.insert(r.traceHash) }
+            if !r.passed {
+                failedCount += 1
+                if failures.count < Simulate.keptFailures { failures.append((s, r.failures)) }
+            }
+            done += 1
+            // A long run says how far it is on stderr (stdout keeps the report alone, for --json).
+            if clock.now >= nextReport {
+                let elapsed = (clock.now - start).seconds
+                Simulate.progress("simulate \(base.name): \(done) of \(seedList.count) seeds, \(failedCount) failed, \(fmt(elapsed, 0)) s")
+                nextReport = clock.now + Simulate.progressInterval
+            }
         }
+        let traces = hashes.count < Simulate.countedTraces ? "\(hashes.count)" : "at least \(hashes.count)"
         let d = clock.now - start
         let seconds = d.seconds
         // Replay check: the first seed again must give the same trace, on new simulations.
@@ -71,16 +88,18 @@ struct Simulate: AsyncParsableCommand {
         let other = try compare.map { MemoryModel(scenario: try Simulate.loadScenario($0)) }
         if json {
             struct Report: Encodable {
-                var scenario: Scenario, seeds: Int, failed: [[String: String]], jobs: Int, seconds: Double
-                var jobsPerSecond: Double, schedulerJobsPerSecond: Double, maxJobsPerStep: Int, recoveries: Int, distinctTraces: Int, replays: Bool
+                var scenario: Scenario, seeds: Int, failedCount: Int, failed: [[String: String]], jobs: Int, seconds: Double
+                var jobsPerSecond: Double, schedulerJobsPerSecond: Double, maxJobsPerStep: Int, recoveries: Int
+                var distinctTraces: Int, distinctTracesCapped: Bool, replays: Bool
                 var memory: [MemoryModel.Component], predictedPeakResidentBytes: Int, predictedVirtualBytes: Int
             }
             let report = Report(
-                scenario: base, seeds: seedList.count,
+                scenario: base, seeds: seedList.count, failedCount: failedCount,
                 failed: failures.map { ["seed": "\($0.0)", "failures": $0.1.joined(separator: "; "), "replay": replayCommand($0.0)] },
                 jobs: jobs, seconds: seconds, jobsPerSecond: Double(jobs) / seconds,
                 schedulerJobsPerSecond: SimulationScheduler.measureThroughput(), maxJobsPerStep: maxJobs,
-                recoveries: recoveries, distinctTraces: hashes.count, replays: replays, memory: model.components,
+                recoveries: recoveries, distinctTraces: hashes.count,
+                distinctTracesCapped: hashes.count >= Simulate.countedTraces, replays: replays, memory: model.components,
                 predictedPeakResidentBytes: model.prediction.peakResidentBytes, predictedVirtualBytes: model.prediction.virtualBytes)
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -93,7 +112,7 @@ struct Simulate: AsyncParsableCommand {
             } else {
                 print("layout: \(base.spheres) spheres (\(base.hierarchy.rawValue) hierarchy), \(base.threads) threads, \(base.stackSize >> 10) KiB stacks, \(base.allocator.rawValue) allocator, \(base.steps) steps, \(base.policy.rawValue) scheduling")
             }
-            print("seeds: \(seedList.count) run, \(seedList.count - failures.count) passed, \(failures.count) failed; \(hashes.count) distinct traces; replay of seed \(first): \(replays ? "same trace" : "DIFFERENT TRACE")")
+            print("seeds: \(seedList.count) run, \(seedList.count - failedCount) passed, \(failedCount) failed; \(traces) distinct traces; replay of seed \(first): \(replays ? "same trace" : "DIFFERENT TRACE")")
             print("scheduler alone: \(Int(SimulationScheduler.measureThroughput().rounded())) jobs/s (8 lanes × 5,000 hand-offs)")
             print("scheduler: \(jobs) jobs in \(fmt(seconds, 2)) s (\(Int((Double(jobs) / seconds).rounded())) jobs/s); longest step \(maxJobs) jobs (bound \(swarm ? "each seed's own, from its layout" : String(Simulation.jobBound(perStepOf: base)))); \(recoveries) sphere failures recovered")
             printMemory(model, other)
@@ -102,9 +121,21 @@ struct Simulate: AsyncParsableCommand {
                 print("  replay: \(replayCommand(s))")
             }
         }
-        if !failures.isEmpty || !replays {
+        if failedCount > 0 || !replays {
             throw ExitCode(1)
         }
+    }
+
+    /// Failing seeds whose failures the report keeps (the text report prints the first five).
+    static let keptFailures = 100
+    /// Distinct trace hashes counted before the count stops growing (8 MiB or so of hashes).
+    static let countedTraces = 1 << 20
+    /// How often a long run reports its progress.
+    static let progressInterval = Duration.seconds(10)
+
+    static func progress(_ line: String) {
+        let bytes = Array((line + "\n").utf8)
+        _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
     }
 
     func replayCommand(_ s: UInt64) -> String {

@@ -22,6 +22,9 @@ struct SimulateEndToEndTests {
         let one = try await ws.run(["simulate", ws.path("tiny.json"), "--seed", "3", "--json"])
         #expect(one.status == 0)
         #expect(one.stdout.contains("\"distinctTraces\" : 1"))
+        #expect(one.stdout.contains("\"distinctTracesCapped\" : false"))
+        #expect(one.stdout.contains("\"failedCount\" : 0"))
+        #expect(one.stderr.isEmpty, "a short run prints no progress: \(one.stderr)")
     }
 
     struct BadScenario: Sendable, CustomTestStringConvertible {
