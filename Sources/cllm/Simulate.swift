@@ -52,7 +52,6 @@ struct Simulate: AsyncParsableCommand {
         var hashes = Set<UInt64>()
         var plain: Simulation? = swarm ? nil : Simulation(scenario: base)
         var nextReport = clock.now + Simulate.progressInterval
-        var done: UInt64 = 0
         for s in seedList {
             let scenarioForSeed = swarm ? Swarm.scenario(base: base, seed: s) : base
             if swarm { plain = Simulation(scenario: scenarioForSeed) }
@@ -65,11 +64,10 @@ struct Simulate: AsyncParsableCommand {
                 failedCount += 1
                 if failures.count < Simulate.keptFailures { failures.append((s, r.failures)) }
             }
-            done += 1
             // A long run says how far it is on stderr (stdout keeps the report alone, for --json).
             if clock.now >= nextReport {
                 let elapsed = (clock.now - start).seconds
-                Simulate.progress("simulate \(base.name): \(done) of \(seedList.count) seeds, \(failedCount) failed, \(fmt(elapsed, 0)) s")
+                Simulate.progress("simulate \(base.name): \(s - seedList.lowerBound + 1) of \(seedList.count) seeds, \(failedCount) failed, \(fmt(elapsed, 0)) s")
                 nextReport = clock.now + Simulate.progressInterval
             }
         }
