@@ -16,7 +16,7 @@ struct Simulate: AsyncParsableCommand {
             spheres and merge on a seeded single-threaded scheduler and checks: merged gradient and weights after \
             each step bit-identical to a sequential reference; each step within a bound of scheduler jobs; no job \
             escaped to Swift's global executor; idle positions did nothing. A failing seed prints the command that \
-            replays it.
+            replays it. A run longer than 10 seconds prints its progress on stderr every 10 seconds.
             """)
 
     @Argument(help: "Scenario file or name.") var scenario: String
