@@ -45,11 +45,13 @@ struct Simulate: AsyncParsableCommand {
         let start = clock.now
         // What a run keeps per seed is bounded, so that any number of seeds runs in constant memory: the
         // failures of the first `Simulate.keptFailures` failing seeds (every failure is counted), and trace
-        // hashes until `Simulate.countedTraces` distinct ones (then the count says "at least").
+        // hashes until `Simulate.countedTraces` distinct ones (a further distinct one marks the count as capped,
+        // and the report says "more than").
         var failures: [(UInt64, [String])] = []
         var failedCount = 0
         var jobs = 0, recoveries = 0, maxJobs = 0
         var hashes = Set<UInt64>()
+        var tracesCapped = false
         var plain: Simulation? = swarm ? nil : Simulation(scenario: base)
         var nextReport = clock.now + Simulate.progressInterval
         for s in seedList {
@@ -59,7 +61,11 @@ struct Simulate: AsyncParsableCommand {
             jobs += r.jobs
             recoveries += r.recoveries
             maxJobs = max(maxJobs, r.maxJobsPerStep)
-            if hashes.count < Simulate.countedTraces { hashes.insert(r.traceHash) }
+            if hashes.count < Simulate.countedTraces {
+                hashes.insert(r.traceHash)
+            } else if !tracesCapped && !hashes.contains(r.traceHash) {
+                tracesCapped = true
+            }
             if !r.passed {
                 failedCount += 1
                 if failures.count < Simulate.keptFailures { failures.append((s, r.failures)) }
@@ -71,7 +77,7 @@ struct Simulate: AsyncParsableCommand {
                 nextReport = clock.now + Simulate.progressInterval
             }
         }
-        let traces = hashes.count < Simulate.countedTraces ? "\(hashes.count)" : "at least \(hashes.count)"
+        let traces = tracesCapped ? "more than \(hashes.count)" : "\(hashes.count)"
         let d = clock.now - start
         let seconds = d.seconds
         // Replay check: the first seed again must give the same trace, on new simulations.
@@ -97,7 +103,7 @@ struct Simulate: AsyncParsableCommand {
                 jobs: jobs, seconds: seconds, jobsPerSecond: Double(jobs) / seconds,
                 schedulerJobsPerSecond: SimulationScheduler.measureThroughput(), maxJobsPerStep: maxJobs,
                 recoveries: recoveries, distinctTraces: hashes.count,
-                distinctTracesCapped: hashes.count >= Simulate.countedTraces, replays: replays, memory: model.components,
+                distinctTracesCapped: tracesCapped, replays: replays, memory: model.components,
                 predictedPeakResidentBytes: model.prediction.peakResidentBytes, predictedVirtualBytes: model.prediction.virtualBytes)
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -126,7 +132,8 @@ struct Simulate: AsyncParsableCommand {
 
     /// Failing seeds whose failures the report keeps (the text report prints the first five).
     static let keptFailures = 100
-    /// Distinct trace hashes counted before the count stops growing (8 MiB or so of hashes).
+    /// Distinct trace hashes counted before the count stops growing (8 MiB or so of hashes); a run that meets
+    /// one more reports the count as capped.
     static let countedTraces = 1 << 20
     /// How often a long run reports its progress.
     static let progressInterval = Duration.seconds(10)
