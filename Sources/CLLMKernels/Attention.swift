@@ -143,11 +143,13 @@ public enum Attention {
                         prefetchPart(dO + T * C, count: T * C, part: part, of: parts)
                         prefetchPart(probs + (b + 1) * H * T * T, count: H * T * T, part: part, of: parts)
                     }
-                    packColumns(UnsafePointer(dS) + j0 * T + j0, ld: T, cols: rows, depth: depth, into: aT)
-                    product(V.self, build: Build.self, aT, rowStride: 1, kStride: mr, depth: depth, rows: rows, strips: qP + j0 * nr,
+                    // Six adjacent columns of dS and P, read down their rows in place (both in L1); a ragged
+                    // last tile is copied, since its six reads would run past the matrix.
+                    let (sA, sK) = columnTile(UnsafePointer(dS) + j0 * T + j0, ld: T, cols: rows, depth: depth, scratch: aT)
+                    product(V.self, build: Build.self, sA, rowStride: 1, kStride: sK, depth: depth, rows: rows, strips: qP + j0 * nr,
                             stripStride: T * nr, c: dk + j0 * C3, ldc: C3, width: hs, tile: tile)
-                    packColumns(p + j0 * T + j0, ld: T, cols: rows, depth: depth, into: aT)
-                    product(V.self, build: Build.self, aT, rowStride: 1, kStride: mr, depth: depth, rows: rows, strips: dOP + j0 * nr,
+                    let (pA, pK) = columnTile(p + j0 * T + j0, ld: T, cols: rows, depth: depth, scratch: aT)
+                    product(V.self, build: Build.self, pA, rowStride: 1, kStride: pK, depth: depth, rows: rows, strips: dOP + j0 * nr,
                             stripStride: T * nr, c: dv + j0 * C3, ldc: C3, width: hs, tile: tile)
                     j0 += rows
                 }
@@ -290,6 +292,17 @@ public enum Attention {
             let row = src + d * ld, o = out + d * mr
             for c in 0..<mr { o[c] = c < cols ? row[c] : 0 }
         }
+    }
+
+    /// The transposed A operand of six adjacent columns (`depth` rows, stride `ld`) read in place, or, for
+    /// fewer than six, packed by `packColumns`: the pointer and the step between rows of it.
+    @inlinable @inline(__always)
+    static func columnTile(
+        _ src: UnsafePointer<Float>, ld: Int, cols: Int, depth: Int, scratch: UnsafeMutablePointer<Float>
+    ) -> (UnsafePointer<Float>, Int) {
+        if cols == Gemm.mr { return (src, ld) }
+        packColumns(src, ld: ld, cols: cols, depth: depth, into: scratch)
+        return (UnsafePointer(scratch), Gemm.mr)
     }
 
     /// The A operand of a row tile read in place, or, for a ragged last tile, copied with zero rows below
