@@ -274,20 +274,11 @@ public enum Attention {
         cllm_prefetch(p + lo, (hi - lo) * 4)
     }
 
-    /// Packs `cols` (≤ 6) adjacent columns of `depth` rows as the kernel's transposed A operand:
-    /// `out[d·6 + c] = src[d·ld + c]`, zero for c ≥ cols.
+    /// Packs `cols` (< 6: a ragged last tile, see `columnTile`) adjacent columns of `depth` rows as the
+    /// kernel's transposed A operand: `out[d·6 + c] = src[d·ld + c]`, zero for c ≥ cols.
     @inlinable @inline(__always)
     static func packColumns(_ src: UnsafePointer<Float>, ld: Int, cols: Int, depth: Int, into out: UnsafeMutablePointer<Float>) {
         let mr = Gemm.mr
-        if cols == mr {
-            // Four and two at a time: no per-value test of the column.
-            for d in 0..<depth {
-                let row = UnsafeRawPointer(src + d * ld), o = UnsafeMutableRawPointer(out + d * mr)
-                o.storeBytes(of: row.loadUnaligned(as: SIMD4<Float>.self), as: SIMD4<Float>.self)
-                o.storeBytes(of: row.loadUnaligned(fromByteOffset: 16, as: SIMD2<Float>.self), toByteOffset: 16, as: SIMD2<Float>.self)
-            }
-            return
-        }
         for d in 0..<depth {
             let row = src + d * ld, o = out + d * mr
             for c in 0..<mr { o[c] = c < cols ? row[c] : 0 }
