@@ -34,12 +34,16 @@ struct BenchMemory: AsyncParsableCommand {
         var deepestStackBytes: Int
     }
 
-    /// The configurations compared (DESIGN.md's 157-versus-63 scenarios and the stack-only variants).
+    /// The configurations compared (DESIGN.md's 157-versus-63 scenarios and their variants): 2 spheres, 63
+    /// active and 157 full, each at 1 MiB and 8 MiB stacks with per-sphere arenas, then the original's own
+    /// layout (8 MiB stacks, one shared heap).
     static let configurations: [(label: String, scenario: String)] = [
         ("2 spheres, 1 MiB stacks", "smoke-2"),
+        ("2 spheres, 8 MiB stacks", "smoke-2-8mib"),
         ("63 active, 1 MiB stacks", "active-63"),
         ("63 active, 8 MiB stacks", "active-63-8mib"),
         ("157 full (63 working), 1 MiB stacks", "full-157-1mib"),
+        ("157 full (63 working), 8 MiB stacks", "full-157-arenas"),
         ("157 full (63 working), 8 MiB stacks, shared heap", "full-157"),
     ]
 

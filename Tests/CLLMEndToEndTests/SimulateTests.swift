@@ -64,6 +64,27 @@ struct SimulateEndToEndTests {
         expectRefusal(r, mentioning: ["scenario", "not found"])
     }
 
+    @Test("bench memory measures 2, 63 and 157-full spheres at 1 and 8 MiB stacks: same RSS, 7 MiB of VmSize a thread")
+    func benchMemoryLayouts() async throws {
+        // The memory table: every layout at both stack sizes, on the same allocator (arenas). A bigger
+        // stack is address space only: each runtime thread (Node Zero and one per sphere) maps 7 MiB more.
+        let ws = try Workspace()
+        _ = try await ws.succeed(["bench", "memory", "--steps", "0", "--json", ws.path("memory.json")])
+        let rows = try #require(
+            try JSONSerialization.jsonObject(with: Data(try ws.bytes("memory.json"))) as? [[String: String]])
+        func row(_ label: String) throws -> (rss: Double, vm: Double) {
+            let r = try #require(rows.first { $0["configuration"] == label }, "no row \(label) in \(rows)")
+            let rss = try #require(Double(r["measuredPeakResidentBytes"] ?? "")), vm = try #require(Double(r["measuredVirtualBytes"] ?? ""))
+            return (rss / 1_048_576, vm / 1_048_576)
+        }
+        for (layout, threads) in [("2 spheres", 3.0), ("63 active", 64.0), ("157 full (63 working)", 64.0)] {
+            let small = try row("\(layout), 1 MiB stacks"), large = try row("\(layout), 8 MiB stacks")
+            #expect(abs(large.rss - small.rss) < 0.05 * small.rss, "\(layout): peak RSS \(large.rss) against \(small.rss) MiB")
+            // jemalloc's mappings move a 2-sphere process's VmSize by a few MiB between runs; 8 MiB of slack.
+            #expect(abs(large.vm - small.vm - 7 * threads) < 8, "\(layout): VmSize \(large.vm) against \(small.vm) MiB")
+        }
+    }
+
     @Test("the memory model predicts a real 16-sphere runtime's peak RSS and VmSize within 3%")
     func memoryModelMatchesTheRuntime() async throws {
         // The model's constants were fitted once; this catches them drifting as the code changes (they had
